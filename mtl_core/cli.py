@@ -1,0 +1,323 @@
+"""``python -m mtl_core``: everything the app does, headless.
+
+Exit codes: 0 success, 2 the user's error (one line ``error: ...`` on stderr), 1 anything else.
+With ``--json`` stdout carries exactly one JSON document on one line; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+
+from mtl_core.errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own usage errors are user errors too: exit 2, one line
+        raise UserError(f"{self.prog.split()[-1]}: {message}")
+
+
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow with its start-up chatter (oneDNN, CUDA probing) kept off stderr.
+
+    Those lines are written by C++ before logging is configured, so no environment variable
+    silences them; file descriptor 2 is pointed at /dev/null for the import and device probe.
+    Python exceptions raised here still reach the user once stderr is restored.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _emit(args, payload: dict, text: str) -> None:
+    if args.json:
+        print(json.dumps(payload, separators=(",", ":"), allow_nan=True))
+    else:
+        print(text)
+
+
+def _fmt_metrics(metrics: dict) -> str:
+    lines = []
+    for head, values in metrics.items():
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in values.items()
+                          if isinstance(v, float) and not math.isnan(v))
+        lines.append(f"  {head:<14} {shown}")
+    return "\n".join(lines)
+
+
+def _summary_metrics(metrics: dict) -> dict:
+    return {h: {k: v for k, v in m.items() if not isinstance(v, list)} for h, m in metrics.items()}
+
+
+def _kv_list(text: str, flag: str) -> dict[str, str]:
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, value = part.partition("=")
+        if not sep or not key:
+            raise UserError(f"{flag}: {part!r} is not of the form name=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+# -- commands -----------------------------------------------------------------------------------
+def cmd_presets(args) -> int:
+    from mtl_core.presets import all_presets
+    from mtl_core.store import ModelStore
+
+    store = ModelStore()
+    rows = []
+    for preset in all_presets():
+        default = store.default(preset.name)
+        rows.append({**preset.summary(), "model_available": default is not None,
+                     "default_model": default.id if default else None})
+    text = "\n".join(
+        f"{r['name']:<22} heads: {', '.join(h['name'] + ' (' + h['kind'] + ')' for h in r['heads'])}\n"
+        f"{'':<22} data: {r['default_data']}; model: {r['default_model'] or 'none yet (train one)'}"
+        for r in rows)
+    _emit(args, {"presets": rows}, text)
+    return 0
+
+
+def _build_config(args):
+    from mtl_core.config import make_config, parse_loss_weights
+    from mtl_core.models.spec import ModelSpec
+    from mtl_core.presets import get_preset
+
+    preset = get_preset(args.preset)
+    data = dict(preset.data_defaults)
+    if args.data:
+        if args.data not in preset.data_sources:
+            raise UserError(f"--data: unknown source {args.data!r} for {preset.name} "
+                            f"(known: {', '.join(preset.data_sources)})")
+        data = {"source": args.data}
+    for key, value in _kv_list(args.data_option or "", "--data-option").items():
+        data[key] = value
+    if args.data_dir:
+        data = {"source": "dir", "dir": os.path.abspath(args.data_dir)}
+    spec = preset.model
+    if args.heads:
+        heads = [h.strip() for h in args.heads.split(",") if h.strip()]
+        for h in heads:
+            if h not in preset.task_names:
+                raise UserError(f"--heads: unknown head {h!r} (heads: {', '.join(preset.task_names)})")
+        spec = spec.only(heads)
+    active = [h.task for h in spec.heads]
+    if args.detach:
+        detach = {}
+        for head, value in _kv_list(args.detach, "--detach").items():
+            if head not in active:
+                raise UserError(f"--detach: unknown head {head!r} (heads: {', '.join(active)})")
+            if value not in ("0", "1", "true", "false"):
+                raise UserError(f"--detach: {head}={value}: use 1 (stop-gradient) or 0")
+            detach[head] = value in ("1", "true")
+        spec = spec.with_options(detach=detach)
+    if args.link is not None:
+        links = {}
+        for head, value in _kv_list(args.link, "--link").items():
+            sources = tuple(s for s in value.split("+") if s)
+            for name in (head, *sources):
+                if name not in active:
+                    raise UserError(f"--link: unknown head {name!r} (heads: {', '.join(active)})")
+            links[head] = sources
+        try:
+            spec = spec.with_options(links=links)
+            ModelSpec.from_dict(spec.to_dict())
+        except ValueError as exc:
+            raise UserError(f"--link: {exc}") from None
+    weights = parse_loss_weights(args.loss_weights) if args.loss_weights else None
+    if args.monitor and args.monitor not in active:
+        raise UserError(f"--monitor: unknown head {args.monitor!r} (heads: {', '.join(active)})")
+    config = make_config(preset, loss_weights=weights, data=data, model=spec.to_dict(), epochs=args.epochs,
+                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, limit=args.limit,
+                         weighting=args.weighting, monitor=args.monitor)
+    return preset, config
+
+
+def cmd_train(args) -> int:
+    from mtl_core.progress import EventFile, ProgressBar
+    from mtl_core.training import train
+
+    preset, config = _build_config(args)  # every flag is checked before the slow TensorFlow import
+    _quiet_tensorflow()
+    subscribers = [ProgressBar()]
+    if args.events:
+        subscribers.append(EventFile(args.events))
+    if args.seeds:
+        return _train_ensemble(args, config, subscribers)
+    model_id, card, cached = train(preset.name, config, subscribers=subscribers, precision=args.precision,
+                                   force=args.force)
+    metrics = _summary_metrics(card["metrics"]["test"])
+    where = "stored model (same config; not retrained)" if cached else f"trained in {card['training']['seconds']}s"
+    _emit(args, {"model": model_id, "metrics": metrics, "cached": cached},
+          f"model {model_id}: {where}\ntest metrics:\n{_fmt_metrics(metrics)}")
+    return 0
+
+
+def _train_ensemble(args, config, subscribers) -> int:
+    from mtl_core.config import parse_loss_weights
+    from mtl_core.ensemble import train_ensemble
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise UserError(f"--seeds: {args.seeds!r} is not a comma-separated list of integers") from None
+    thresholds = parse_loss_weights(args.keep) if args.keep else {}
+    result = train_ensemble(config, seeds, thresholds, subscribers=subscribers, precision=args.precision)
+    payload = {"kept": result.kept, "dropped": result.dropped,
+               "members": {k: {**v, "validation": _summary_metrics(v["validation"])}
+                           for k, v in result.members.items()},
+               "ensemble": ",".join(result.kept) or None}
+    text = "\n".join(f"seed {m['seed']}: {mid} {'kept' if m['kept'] else 'dropped'}"
+                     for mid, m in result.members.items())
+    text += f"\nensemble: --model {payload['ensemble']}" if result.kept else "\nno model passed --keep"
+    _emit(args, payload, text)
+    return 0 if result.kept else 2
+
+
+def _load_predictor(preset: str, model: str | None):
+    """Resolve the model(s) first, so a wrong name fails fast, then import TensorFlow and load."""
+    from mtl_core.presets import get_preset
+    from mtl_core.store import ModelStore
+
+    get_preset(preset)
+    store = ModelStore()
+    refs = [r.strip() for r in model.split(",")] if model else [None]
+    stored = [store.resolve(preset, r) for r in refs]
+    _quiet_tensorflow()
+    from mtl_core.inference import Predictor
+
+    return Predictor(stored)
+
+
+def cmd_evaluate(args) -> int:
+    from mtl_core.evaluation import evaluate
+
+    predictor = _load_predictor(args.preset, args.model)
+    result = evaluate(args.preset, data_dir=args.data_dir, predictor=predictor)
+    metrics = _summary_metrics(result["metrics"])
+    _emit(args, {**result, "metrics": metrics},
+          f"model {result['model']} on {result['split']} ({result['n']} examples)\n{_fmt_metrics(metrics)}")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    predictor = _load_predictor(args.preset, args.model)
+    prediction = predictor.predict(list(args.inputs))
+    lines = []
+    for item in prediction.items:
+        if "error" in item:
+            lines.append(f"{item['input']}: error: {item['error']}")
+            continue
+        parts = []
+        for head, out in item["outputs"].items():
+            if out["kind"] == "regression":
+                parts.append(f"{head} {out['value']:.4g}{' ' + out['unit'] if out['unit'] else ''}")
+            else:
+                parts.append(f"{head} {out['label']} ({out['probability']:.1%})")
+        lines.append(f"{item['input']}: " + "; ".join(parts))
+    _emit(args, prediction.to_dict(), "\n".join(lines))
+    for item in prediction.items:
+        if "error" in item:
+            print(f"error: {item['error']}", file=sys.stderr)
+    return 2 if prediction.failed else 0
+
+
+def cmd_models(args) -> int:
+    from mtl_core.presets import all_presets
+    from mtl_core.store import ModelStore
+
+    store = ModelStore()
+    defaults = {p.name: (store.default(p.name).id if store.default(p.name) else None) for p in all_presets()}
+    rows = []
+    for model in store.list():
+        rows.append({**model.summary(), "metrics": _summary_metrics(model.summary()["metrics"]),
+                     "default": defaults.get(model.preset) == model.id})
+    text = "\n".join(f"{'*' if r['default'] else ' '} {r['id']:<30} {r['source']:<8} {r['created'] or ''}"
+                     for r in rows) or "no models yet: python -m mtl_core train --preset PRESET"
+    _emit(args, {"models": rows}, text)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m mtl_core", description="Multi-Task Studio from the command line.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("presets", help="list presets, their heads and whether a model is available")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("train", help="train a model (or return the stored one of the same config)")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--loss-weights", help="head=weight,... (defaults: the preset's)")
+    p.add_argument("--weighting", default=None, help="loss-weighting method (static)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--limit", type=int, help="train on a random subset of N examples")
+    p.add_argument("--data", help="data source of the preset (see `presets`)")
+    p.add_argument("--data-option", help="source options, e.g. n=3000,noise=0.3")
+    p.add_argument("--data-dir", help="folder with the preset's own file format (e.g. X.npy, y.npy)")
+    p.add_argument("--heads", help="train only these heads (comma-separated): single-task baselines")
+    p.add_argument("--detach", help="head=1|0,...: put a head behind a stop-gradient, or not")
+    p.add_argument("--link", help="head=src+src,...: heads whose features a head takes ('head=' for none)")
+    p.add_argument("--monitor", help="head whose validation metric drives early stopping")
+    p.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
+    p.add_argument("--seeds", help="train a seed ensemble: comma-separated seeds")
+    p.add_argument("--keep", help="ensemble filter: head=threshold,... on validation metrics")
+    p.add_argument("--force", action="store_true", help="train again even if the config is stored")
+    p.add_argument("--events", help="append progress events to this file as JSON lines")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="metrics of a model on its test split (or on --data-dir)")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--model")
+    p.add_argument("--data-dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="every head's output for image files")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--model", help="model id or folder; several ids joined by commas: an ensemble")
+    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("models", help="every model: shipped and stored")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001  (a bug: say so in one line, traceback on request)
+        if os.environ.get("MTL_DEBUG"):
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+              f"(set MTL_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1

@@ -1,0 +1,36 @@
+"""Evaluate a stored model on its own held-out test split, or on data the user names."""
+
+from __future__ import annotations
+
+from mtl_core.config import TrainConfig
+from mtl_core.data.splits import stratified_split
+from mtl_core.errors import UserError
+from mtl_core.metrics import all_metrics
+from mtl_core.presets import get_preset
+
+
+def evaluate(preset_name: str, model: str | None = None, *, data_dir: str | None = None, store=None,
+             predictor=None) -> dict:
+    from mtl_core.inference import Predictor
+    from mtl_core.training import load_training_data
+
+    preset = get_preset(preset_name)
+    predictor = predictor or Predictor.for_preset(preset_name, model, store)
+    tasks = {t.name: t for t in predictor.tasks}
+    if data_dir:
+        data = preset.load_data({"source": "dir", "dir": data_dir})
+        x, y, split_name = data.x, data.y, f"all of {data_dir}"
+    else:
+        # The test split is rebuilt from the card's config: same data, same seed, same split.
+        config = TrainConfig.from_dict(predictor.card["config"])
+        data = load_training_data(preset, config)
+        if data.fingerprint != predictor.card["data"]["fingerprint"]:
+            raise UserError(f"{predictor.id}: its training data has changed since training "
+                            f"({predictor.card['data']['source']}); evaluate with --data-dir")
+        labels = data.y.get(preset.stratify)
+        split = stratified_split(labels, len(data), val_fraction=config.val_fraction,
+                                 test_fraction=config.test_fraction, seed=config.seed)
+        x, y, split_name = data.x[split.test], {k: v[split.test] for k, v in data.y.items()}, "test split"
+    pred = predictor.predict_arrays(x)
+    metrics = all_metrics(tasks, {k: y[k] for k in tasks}, pred, with_details=True)
+    return {"preset": preset_name, "model": predictor.id, "split": split_name, "n": len(x), "metrics": metrics}

@@ -1,0 +1,1 @@
+"""Model building: a layer-plan interpreter, registered custom layers, and the multi-task builder."""

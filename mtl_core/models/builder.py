@@ -1,0 +1,38 @@
+"""Build a Keras multi-task model from a ModelSpec: one general builder for every preset."""
+
+from __future__ import annotations
+
+import keras
+
+from mtl_core.models.layers import Standardize, StopGradient
+from mtl_core.models.plan import apply_plan
+from mtl_core.models.spec import ModelSpec
+from mtl_core.tasks import TaskSpec
+
+_DEFAULT_ACTIVATION = {"multiclass": "softmax", "binary": "sigmoid", "regression": "linear"}
+
+
+def build_model(spec: ModelSpec, tasks: dict[str, TaskSpec], mean=0.0, std=1.0) -> keras.Model:
+    """A functional model whose outputs are a dict keyed by task name.
+
+    Output layers are float32 even under a mixed-precision policy, so losses and the
+    probabilities users see are computed at full precision.
+    """
+    inputs = keras.Input(shape=spec.input_shape, name="input")
+    shared = apply_plan(Standardize(mean, std, name="standardize")(inputs), spec.backbone, "backbone")
+    features: dict = {}
+    outputs: dict = {}
+    for head in spec.build_order():
+        task = tasks[head.task]
+        x = StopGradient(name=f"{head.task}_stop_gradient")(shared) if head.detach else shared
+        x = apply_plan(x, head.trunk, f"{head.task}_trunk")
+        if head.inputs_from:
+            x = keras.layers.Concatenate(name=f"{head.task}_link")([x] + [features[s] for s in head.inputs_from])
+        x = apply_plan(x, head.hidden, f"{head.task}_hidden")
+        features[head.task] = x
+        if head.dropout:
+            x = keras.layers.Dropout(head.dropout, name=f"{head.task}_dropout")(x)
+        units = task.n_classes if task.kind == "multiclass" else 1
+        activation = head.output_activation or _DEFAULT_ACTIVATION[task.kind]
+        outputs[head.task] = keras.layers.Dense(units, activation=activation, dtype="float32", name=head.task)(x)
+    return keras.Model(inputs, outputs, name="multitask")

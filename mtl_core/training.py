@@ -1,0 +1,223 @@
+"""Trainer: static per-task loss weights, Adam with clipnorm, early stopping and LR reduction on one
+head's validation metric, progress events; ``train`` adds the store (same config -> stored model).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from mtl_core import device as device_mod
+from mtl_core.config import TrainConfig
+from mtl_core.data.splits import stratified_split, train_statistics
+from mtl_core.metrics import all_metrics
+from mtl_core.models.spec import ModelSpec
+from mtl_core.presets import get_preset
+from mtl_core.presets.base import Dataset, Preset
+
+Subscriber = Callable[[dict], None]
+
+
+def limit_dataset(data: Dataset, limit: int | None, seed: int) -> Dataset:
+    """A random subset of ``limit`` examples (the same subset for the same seed)."""
+    if not limit or limit >= len(data):
+        return data
+    idx = np.sort(np.random.default_rng(seed).choice(len(data), size=limit, replace=False))
+    return Dataset(data.x[idx], {k: v[idx] for k, v in data.y.items()}, data.source + f", limit {limit}")
+
+
+def load_training_data(preset: Preset, config: TrainConfig) -> Dataset:
+    return limit_dataset(preset.load_data(config.data), config.limit, config.seed)
+
+
+def group_logs(logs: dict, heads: list[str]) -> dict:
+    """Keras logs ("val_shape_accuracy": x) -> {"train": {head: {metric: x}}, "val": {...}, "loss": ...}."""
+    out: dict = {"train": {}, "val": {}}
+    for key, value in logs.items():
+        split = "val" if key.startswith("val_") else "train"
+        name = key[4:] if split == "val" else key
+        head = next((h for h in sorted(heads, key=len, reverse=True) if name.startswith(h + "_")), None)
+        if head is None:
+            out[split][name] = float(value)
+        else:
+            out[split].setdefault(head, {})[name[len(head) + 1:]] = float(value)
+    return out
+
+
+@dataclass
+class TrainResult:
+    model: object  # keras.Model, float32, inference only
+    card: dict
+
+
+class Trainer:
+    """Trains one multi-task model of ``preset`` under ``config`` and reports progress events.
+
+    Events (dicts, JSON-ready): ``start``, ``batch`` (every few steps), ``epoch`` (per-head train
+    and validation metrics, learning rate), ``end`` (test metrics). Subscribers must be cheap.
+    """
+
+    def __init__(self, preset: Preset, config: TrainConfig, *, subscribers: list[Subscriber] = (),
+                 precision: str = "auto", steps_per_execution: int = 8):
+        self.preset = preset
+        self.config = config
+        self.subscribers = list(subscribers)
+        self.precision = precision
+        self.steps_per_execution = steps_per_execution
+        self.spec = ModelSpec.from_dict(config.model)
+        self.heads = [h.task for h in self.spec.heads]
+        self.tasks = {name: preset.task(name) for name in self.heads}
+
+    def emit(self, event: dict) -> None:
+        for subscriber in self.subscribers:
+            subscriber(event)
+
+    def _compile(self, model, keras):
+        optimizer = keras.optimizers.Adam(learning_rate=self.config.lr, clipnorm=self.config.clipnorm)
+        metrics = {}
+        for name, task in self.tasks.items():
+            if task.kind == "multiclass":
+                metrics[name] = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+            elif task.kind == "binary":
+                metrics[name] = [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
+            else:
+                metrics[name] = [keras.metrics.MeanAbsoluteError(name="mae")]
+        model.compile(optimizer=optimizer, loss={n: t.loss for n, t in self.tasks.items()},
+                      loss_weights=dict(self.config.loss_weights), metrics=metrics,
+                      steps_per_execution=self.steps_per_execution)
+
+    def _callbacks(self, keras, n_batches: int):
+        cfg = self.config
+        metric, mode = self.tasks[cfg.monitor].primary_metric
+        monitor = f"val_{cfg.monitor}_{metric}"
+        trainer = self
+
+        class Events(keras.callbacks.Callback):
+            epoch = 0
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch, self.t0 = epoch, time.perf_counter()
+
+            def on_train_batch_end(self, batch, logs=None):
+                trainer.emit({"event": "batch", "epoch": self.epoch + 1, "epochs": cfg.epochs,
+                              "batch": batch + 1, "batches": n_batches,
+                              "loss": float((logs or {}).get("loss", float("nan")))})
+
+            def on_epoch_end(self, epoch, logs=None):
+                grouped = group_logs(logs or {}, trainer.heads)
+                lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+                trainer.emit({"event": "epoch", "epoch": epoch + 1, "epochs": cfg.epochs, "lr": lr,
+                              "seconds": round(time.perf_counter() - self.t0, 3), **grouped})
+
+        events = Events()
+        return [
+            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience,
+                                          restore_best_weights=True),
+            keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=cfg.lr_factor,
+                                              patience=cfg.lr_patience, min_lr=cfg.min_lr),
+            events,
+        ]
+
+    def _datasets(self, tf, data: Dataset, split):
+        def make(idx, shuffle):
+            ds = tf.data.Dataset.from_tensor_slices((data.x[idx], {k: data.y[k][idx] for k in self.heads}))
+            ds = ds.cache()
+            if shuffle:
+                ds = ds.shuffle(len(idx), seed=self.config.seed, reshuffle_each_iteration=True)
+            return ds.batch(self.config.batch_size).prefetch(tf.data.AUTOTUNE)
+
+        return make(split.train, True), make(split.val, False)
+
+    def run(self, data: Dataset) -> TrainResult:
+        import keras
+        import tensorflow as tf
+
+        from mtl_core.models.builder import build_model
+
+        cfg = self.config
+        dev = device_mod.describe_device()
+        precision = device_mod.choose_precision(self.precision, gpus=dev["count"] if dev["kind"] == "GPU" else 0)
+        labels = data.y[self.preset.stratify] if self.preset.stratify in data.y else None
+        split = stratified_split(labels, len(data), val_fraction=cfg.val_fraction,
+                                 test_fraction=cfg.test_fraction, seed=cfg.seed)
+        mean, std = train_statistics(data.x[split.train], per_feature=self.preset.input_kind == "tabular")
+        keras.utils.set_random_seed(cfg.seed)
+        previous_policy = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(precision)
+        try:
+            model = build_model(self.spec, self.tasks, mean, std)
+        finally:
+            keras.config.set_dtype_policy(previous_policy)
+        self._compile(model, keras)
+        train_ds, val_ds = self._datasets(tf, data, split)
+        n_batches = int(np.ceil(len(split.train) / cfg.batch_size))
+        self.emit({"event": "start", "preset": self.preset.name, "epochs": cfg.epochs, "batches": n_batches,
+                   "sizes": split.sizes(), "device": dev, "precision": precision})
+        t0 = time.perf_counter()
+        history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, verbose=0, shuffle=False,
+                            callbacks=self._callbacks(keras, n_batches))
+        seconds = time.perf_counter() - t0
+        epochs_run = len(history.history.get("loss", []))
+
+        # The stored model is float32 whatever the training precision: it runs on any machine.
+        inference = build_model(self.spec, self.tasks, mean, std)
+        inference.set_weights(model.get_weights())
+        metrics = {}
+        for part in ("val", "test"):
+            idx = getattr(split, part)
+            pred = predict_arrays(inference, data.x[idx])
+            metrics["validation" if part == "val" else "test"] = all_metrics(
+                self.tasks, {k: data.y[k][idx] for k in self.heads}, pred, with_details=True)
+        summary = {h: {k: v for k, v in m.items() if k != "confusion_matrix"} for h, m in metrics["test"].items()}
+        self.emit({"event": "end", "metrics": summary, "seconds": round(seconds, 2),
+                   "epochs_run": epochs_run})
+        card = {
+            "preset": self.preset.name,
+            "config": cfg.to_dict(),
+            "tasks": [t.to_dict() for t in self.tasks.values()],
+            "input": {"kind": self.preset.input_kind, "shape": list(self.spec.input_shape)},
+            "normalisation": {"mean": mean, "std": std, "computed_on": "training split"},
+            "data": {"source": data.source, "fingerprint": data.fingerprint, "sizes": split.sizes()},
+            "metrics": metrics,
+            "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+            "training": {"device": dev, "precision": precision, "seconds": round(seconds, 2),
+                         "epochs_run": epochs_run,
+                         "examples_per_second": round(len(split.train) * epochs_run / seconds, 1)},
+            "reference": self.preset.reference,
+        }
+        return TrainResult(inference, card)
+
+
+def predict_arrays(model, x: np.ndarray, batch_size: int = 512) -> dict[str, np.ndarray]:
+    """Outputs per head for an array of inputs, in batches; binary/regression flattened to (N,)."""
+    parts: dict[str, list] = {}
+    for start in range(0, len(x), batch_size):
+        out = model(x[start:start + batch_size], training=False)
+        for name, value in out.items():
+            parts.setdefault(name, []).append(np.asarray(value, dtype=np.float32))
+    result = {}
+    for name, chunks in parts.items():
+        arr = np.concatenate(chunks)
+        result[name] = arr[:, 0] if arr.shape[-1] == 1 else arr
+    return result
+
+
+def train(preset_name: str, config: TrainConfig, *, store=None, subscribers: list[Subscriber] = (),
+          precision: str = "auto", force: bool = False) -> tuple[str, dict, bool]:
+    """Train ``config`` or return the stored model of the same config: (model id, card, cached)."""
+    from mtl_core.store import ModelStore
+
+    store = store or ModelStore()
+    preset = get_preset(preset_name)
+    data = load_training_data(preset, config)
+    model_id = config.model_id(data.fingerprint)
+    if not force:
+        found = store.find(model_id)
+        if found is not None:
+            return model_id, found.card, True
+    result = Trainer(preset, config, subscribers=list(subscribers), precision=precision).run(data)
+    card = store.save(model_id, result.model, result.card)
+    return model_id, card, False
