@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
@@ -15,6 +16,16 @@ def cpu_flags() -> set[str]:
         if line.startswith("flags"):
             return set(line.split(":", 1)[1].split())
     return set()
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def choose_precision(requested: str = "auto", gpus: int = 0) -> str:
@@ -42,4 +53,4 @@ def describe_device() -> dict:
                 pass
         names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
         return {"kind": "GPU", "count": len(gpus), "name": ", ".join(names)}
-    return {"kind": "CPU", "count": 1, "name": platform.processor() or platform.machine()}
+    return {"kind": "CPU", "count": 1, "name": f"{cpu_name()} ({os.cpu_count()} cores)"}

@@ -23,6 +23,11 @@ from mtl_core.errors import UserError
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
 
 
+def shipped_dir() -> Path:
+    """The read-only shipped models; ``MTL_WEIGHTS`` points elsewhere (tests, a Space's volume)."""
+    return Path(os.environ.get("MTL_WEIGHTS") or SHIPPED_DIR)
+
+
 def mtl_home() -> Path:
     return Path(os.environ.get("MTL_HOME") or Path.home() / ".cache" / "mtl-studio")
 
@@ -79,8 +84,10 @@ def read_card(folder: Path) -> dict | None:
 
 
 class ModelStore:
-    def __init__(self, root: Path | str | None = None, shipped: Path | str | None = SHIPPED_DIR):
+    def __init__(self, root: Path | str | None = None, shipped: Path | str | None | bool = True):
         self.root = Path(root) if root else mtl_home() / "models"
+        if shipped is True:
+            shipped = shipped_dir()
         self.shipped = Path(shipped) if shipped else None
 
     def _folders(self):
