@@ -33,17 +33,46 @@ def load_training_data(preset: Preset, config: TrainConfig) -> Dataset:
     return limit_dataset(preset.load_data(config.data), config.limit, config.seed)
 
 
+def log_key(heads: list[str], head: str, metric: str) -> str:
+    """Keras names a metric "<output>_<metric>", except in a single-output model: just "<metric>"."""
+    return metric if len(heads) == 1 else f"{head}_{metric}"
+
+
 def group_logs(logs: dict, heads: list[str]) -> dict:
-    """Keras logs ("val_shape_accuracy": x) -> {"train": {head: {metric: x}}, "val": {...}, "loss": ...}."""
+    """Keras logs ("val_shape_accuracy": x) -> {"train": {head: {metric: x}, "loss": x}, "val": {...}}."""
     out: dict = {"train": {}, "val": {}}
     for key, value in logs.items():
         split = "val" if key.startswith("val_") else "train"
         name = key[4:] if split == "val" else key
+        if len(heads) == 1 and name != "learning_rate":
+            out[split].setdefault(heads[0], {})[name] = float(value)
+            if name == "loss":
+                out[split]["loss"] = float(value)
+            continue
         head = next((h for h in sorted(heads, key=len, reverse=True) if name.startswith(h + "_")), None)
         if head is None:
             out[split][name] = float(value)
         else:
             out[split].setdefault(head, {})[name[len(head) + 1:]] = float(value)
+    return out
+
+
+def normalise_history(history: dict, heads: list[str]) -> dict:
+    """Keras's flat history -> {"train": {head: {metric: [per epoch]}, "loss": [...]}, "val": {...}, "lr": [...]},
+    the same shape for one head or many (the app plots it per head)."""
+    n = len(history.get("loss", []))
+    out: dict = {"epochs": list(range(1, n + 1)), "train": {}, "val": {}, "lr": []}
+    for i in range(n):
+        grouped = group_logs({k: v[i] for k, v in history.items()}, heads)
+        for split in ("train", "val"):
+            for key, value in grouped[split].items():
+                if isinstance(value, dict):
+                    for metric, x in value.items():
+                        out[split].setdefault(key, {}).setdefault(metric, []).append(x)
+                elif key == "learning_rate":
+                    out["lr"].append(value)
+                else:
+                    out[split].setdefault(key, []).append(value)
     return out
 
 
@@ -92,7 +121,7 @@ class Trainer:
     def _callbacks(self, keras, n_batches: int):
         cfg = self.config
         metric, mode = self.tasks[cfg.monitor].primary_metric
-        monitor = f"val_{cfg.monitor}_{metric}"
+        monitor = "val_" + log_key(self.heads, cfg.monitor, metric)
         trainer = self
 
         class Events(keras.callbacks.Callback):
@@ -182,7 +211,7 @@ class Trainer:
             "normalisation": {"mean": mean, "std": std, "computed_on": "training split"},
             "data": {"source": data.source, "fingerprint": data.fingerprint, "sizes": split.sizes()},
             "metrics": metrics,
-            "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+            "history": normalise_history(history.history, self.heads),
             "training": {"device": dev, "precision": precision, "seconds": round(seconds, 2),
                          "epochs_run": epochs_run,
                          "examples_per_second": round(len(split.train) * epochs_run / seconds, 1)},
