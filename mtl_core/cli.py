@@ -44,9 +44,20 @@ def _quiet_tensorflow() -> None:
         os.close(devnull)
 
 
+def _json_safe(value):
+    """NaN/inf (e.g. the AUC of a split with one class) become null: strict JSON, jq-friendly."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def _emit(args, payload: dict, text: str) -> None:
     if args.json:
-        print(json.dumps(payload, separators=(",", ":"), allow_nan=True))
+        print(json.dumps(_json_safe(payload), separators=(",", ":"), allow_nan=False))
     else:
         print(text)
 
@@ -108,7 +119,11 @@ def _build_config(args):
     for key, value in _kv_list(args.data_option or "", "--data-option").items():
         data[key] = value
     if args.data_dir:
-        data = {"source": "dir", "dir": os.path.abspath(args.data_dir)}
+        if not preset.dir_source:
+            raise UserError(f"--data-dir: {preset.name} reads no user folder")
+        if not os.path.exists(args.data_dir):
+            raise UserError(f"--data-dir: {args.data_dir}: no such folder or file")
+        data = {"source": args.data or preset.dir_source, "dir": os.path.abspath(args.data_dir)}
     spec = preset.model
     if args.heads:
         heads = [h.strip() for h in args.heads.split(",") if h.strip()]
@@ -312,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # stdout piped into `head` and closed early: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -18,7 +18,7 @@ def evaluate(preset_name: str, model: str | None = None, *, data_dir: str | None
     predictor = predictor or Predictor.for_preset(preset_name, model, store)
     tasks = {t.name: t for t in predictor.tasks}
     if data_dir:
-        data = preset.load_data({"source": "dir", "dir": data_dir})
+        data = preset.load_data({"source": preset.dir_source, "dir": data_dir})
         x, y, split_name = data.x, data.y, f"all of {data_dir}"
     else:
         # The test split is rebuilt from the card's config: same data, same seed, same split.

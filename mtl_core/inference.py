@@ -86,8 +86,10 @@ class Predictor:
             try:
                 model = keras.saving.load_model(member.model_file, compile=False, safe_mode=True)
             except Exception as exc:  # noqa: BLE001  (Keras raises many types; the user needs one line)
-                raise UserError(f"{member.model_file}: cannot load under safe_mode "
-                                f"({str(exc).splitlines()[0][:200]})") from None
+                reason = str(exc).split(". ")[0].splitlines()[0][:160]
+                if "lambda" in str(exc).lower():
+                    reason = "it contains a Lambda layer, i.e. arbitrary code, which safe_mode refuses to run"
+                raise UserError(f"{member.model_file}: cannot load under safe_mode ({reason})") from None
             signature = [tf.TensorSpec((None, *self.input_shape), tf.float32)]
             self._fns.append(tf.function(lambda x, m=model: m(x, training=False), input_signature=signature))
 
@@ -150,10 +152,11 @@ def predict_fn(X: np.ndarray, model: str | None = None, preset: str = "shapes-3h
     preset's head order. ``model`` may name several ids joined by commas: a seed ensemble."""
     predictor = predictor or Predictor.for_preset(preset, model, store)
     X = np.asarray(X, dtype=np.float32)
+    given = X.shape
     if X.ndim == len(predictor.input_shape):  # (N,32,32) for a (32,32,1) model
         X = X[..., None]
     if X.shape[1:] != predictor.input_shape:
-        raise UserError(f"X: shape {X.shape}, expected (N, {', '.join(map(str, predictor.input_shape[:-1]))})")
+        raise UserError(f"X: shape {given}, expected (N, {', '.join(map(str, predictor.input_shape[:-1]))})")
     out = predictor.predict_arrays(X)
     cols = []
     for task in predictor.tasks:

@@ -40,4 +40,4 @@ def head_metrics(task: TaskSpec, y_true: np.ndarray, y_pred: np.ndarray, *, with
 
 def all_metrics(tasks: dict[str, TaskSpec], y_true: dict, y_pred: dict, *, with_details: bool = False) -> dict:
     return {name: head_metrics(tasks[name], y_true[name], y_pred[name], with_details=with_details)
-            for name in y_pred}
+            for name in tasks if name in y_pred}  # in the preset's head order

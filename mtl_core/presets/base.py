@@ -69,6 +69,7 @@ class Preset:
     load_data: Callable[[dict], Dataset]
     data_defaults: dict
     data_sources: dict[str, str]  # source name -> one-line description (what, where, size)
+    dir_source: str = ""  # the source that reads a user's folder given by --data-dir
     train: TrainDefaults = TrainDefaults()
     stratify: str = ""  # head whose labels stratify the splits
     image_size: tuple[int, int] = (0, 0)

@@ -83,6 +83,7 @@ PRESET = Preset(
         "generated": "procedural generator with the seed's structure (offline, default; not the seed's data)",
         "dir": "the seed's own format: X.npy (N,32,32) and y.npy (N,3) in a folder (--data-dir)",
     },
+    dir_source="dir",
     train=TrainDefaults(epochs=30, batch_size=64, lr=1e-3, clipnorm=1.0, monitor="orientation",
                         patience=8, lr_patience=10, lr_factor=0.7, min_lr=1e-6),
     stratify="shape",
