@@ -155,8 +155,6 @@ def _build_config(args):
         except ValueError as exc:
             raise UserError(f"--link: {exc}") from None
     weights = parse_loss_weights(args.loss_weights) if args.loss_weights else None
-    if args.monitor and args.monitor not in active:
-        raise UserError(f"--monitor: unknown head {args.monitor!r} (heads: {', '.join(active)})")
     config = make_config(preset, loss_weights=weights, data=data, model=spec.to_dict(), epochs=args.epochs,
                          batch_size=args.batch_size, lr=args.lr, seed=args.seed, limit=args.limit,
                          weighting=args.weighting, monitor=args.monitor)
@@ -291,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heads", help="train only these heads (comma-separated): single-task baselines")
     p.add_argument("--detach", help="head=1|0,...: put a head behind a stop-gradient, or not")
     p.add_argument("--link", help="head=src+src,...: heads whose features a head takes ('head=' for none)")
-    p.add_argument("--monitor", help="head whose validation metric drives early stopping")
+    p.add_argument("--monitor", help="head whose validation metric drives early stopping, or 'loss' (default)")
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
     p.add_argument("--seeds", help="train a seed ensemble: comma-separated seeds")
     p.add_argument("--keep", help="ensemble filter: head=threshold,... on validation metrics")

@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass, field, replace
 from mtl_core.errors import UserError
 from mtl_core.presets.base import Preset
 
+# Bumped when the meaning of a config changes (e.g. a layer-plan step builds different layers),
+# so models trained by older code get new ids instead of being mistaken for current ones.
+ENGINE_VERSION = 2
 WEIGHTING_METHODS = ("static",)  # grows with mtl_core.weighting (issue 5)
 LIMITS = {"epochs": (1, 1000), "batch_size": (1, 8192)}
 
@@ -49,6 +52,7 @@ class TrainConfig:
         key = self.to_dict()
         key["data"] = {k: v for k, v in self.data.items() if k != "dir"}
         key["data"]["fingerprint"] = data_fingerprint
+        key["engine_version"] = ENGINE_VERSION
         return key
 
     def model_id(self, data_fingerprint: str) -> str:
@@ -109,10 +113,12 @@ def make_config(preset: Preset, *, loss_weights: dict[str, float] | None = None,
     base = TrainConfig(
         preset=preset.name, data=dict(data or preset.data_defaults), model=model, loss_weights=weights,
         epochs=defaults.epochs, batch_size=defaults.batch_size, lr=defaults.lr, clipnorm=defaults.clipnorm,
-        monitor=defaults.monitor or preset.tasks[0].name, patience=defaults.patience,
+        monitor=defaults.monitor or "loss", patience=defaults.patience,
         lr_patience=defaults.lr_patience, lr_factor=defaults.lr_factor, min_lr=defaults.min_lr,
     )
+    if overrides.get("monitor") and overrides["monitor"] not in (*active, "loss"):
+        raise UserError(f"--monitor: unknown head {overrides['monitor']!r} (heads: {', '.join(active)}, or loss)")
     config = replace(base, **overrides)
-    if config.monitor not in active:
-        config = replace(config, monitor=max(active, key=lambda h: weights[h]))
+    if config.monitor not in (*active, "loss"):  # the preset's monitored head was dropped (--heads)
+        config = replace(config, monitor="loss")
     return config

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -115,29 +116,70 @@ class Predictor:
 
     # -- raw inputs -----------------------------------------------------------------------------
     def prepare(self, source, name: str | None = None) -> np.ndarray:
+        """One image (path, bytes, file, PIL image or array) as the model's input array."""
         if self.input_kind != "image":
-            raise UserError(f"{self.preset}: inputs are table rows, not images")
+            raise UserError(f"{self.preset}: inputs are table rows (a CSV or a dict), not images")
         from mtl_core.data.images import prepare_image
 
         h, w, c = self.input_shape
         return prepare_image(source, size=(h, w), channels=c, name=name)
 
-    def predict(self, sources: list, names: list[str] | None = None) -> Prediction:
-        """Every input is tried; a bad one becomes an ``error`` item and the others still run."""
+    def _encoder(self):
+        from mtl_core.data.tabular import TabularEncoder
+
+        return TabularEncoder.from_dict(self.card["preprocessing"]["tabular"])
+
+    def _image_items(self, source, name):
         from mtl_core.data.images import describe_source
 
+        label = describe_source(source, name)
+        try:
+            yield {"input": label}, self.prepare(source, name)
+        except UserError as exc:
+            yield {"input": label, "error": str(exc)}, None
+
+    def _row_items(self, source, name):
+        """A dict is one row; anything else is a CSV whose every row becomes one item."""
+        from mtl_core.data.tabular import read_csv
+
+        encoder = self._encoder()
+        if isinstance(source, dict):
+            rows, label = [source], name or "<row>"
+        else:
+            if hasattr(source, "read"):
+                label = name or str(getattr(source, "name", "<csv>"))
+            elif isinstance(source, (str, Path)):
+                label = name or Path(source).name
+            else:
+                label = name or "<csv>"
+            try:
+                rows = read_csv(source, name=label).to_dict("records")
+            except UserError as exc:
+                yield {"input": label, "error": str(exc)}, None
+                return
+        for i, row in enumerate(rows):
+            where = label if isinstance(source, dict) else f"{label}: row {i + 2}"
+            try:
+                x, warnings = encoder.encode_row(row, where)
+            except UserError as exc:
+                yield {"input": where, "error": str(exc)}, None
+                continue
+            yield ({"input": where, "warnings": warnings} if warnings else {"input": where}), x
+
+    def predict(self, sources: list, names: list[str] | None = None) -> Prediction:
+        """Every input is tried; a bad one (an image, or one row of a CSV) becomes an ``error`` item and
+        the others still run."""
         t0 = time.perf_counter()
         names = names or [None] * len(sources)
         items: list[dict] = []
         good, arrays = [], []
-        for i, (source, name) in enumerate(zip(sources, names, strict=True)):
-            label = describe_source(source, name)
-            try:
-                arrays.append(self.prepare(source, name))
-                good.append(i)
-                items.append({"input": label})
-            except UserError as exc:
-                items.append({"input": label, "error": str(exc)})
+        expand = self._image_items if self.input_kind == "image" else self._row_items
+        for source, name in zip(sources, names, strict=True):
+            for item, array in expand(source, name):
+                if array is not None:
+                    good.append(len(items))
+                    arrays.append(array)
+                items.append(item)
         if arrays:
             outputs = self.predict_arrays(np.stack(arrays))
             for row, i in enumerate(good):

@@ -128,10 +128,12 @@ class ModelStore:
                 if card is None:
                     raise UserError(f"{ref}: not a model folder (needs model.keras and card.json)")
                 found = StoredModel(card.get("id", Path(ref).name), Path(ref), card, "path")
+            how = (f"list models with `python -m mtl_core models`, or train one with "
+                   f"`python -m mtl_core train --preset {preset}`")
             if found is None:
-                raise UserError(f"--model: no model {ref!r} in the store ({self.root}) or in weights/")
+                raise UserError(f"--model: no model {ref!r} in the store ({self.root}) or in weights/ ({how})")
             if found.preset != preset:
-                raise UserError(f"--model: {ref} is a {found.preset} model, not {preset}")
+                raise UserError(f"--model: {ref} is a {found.preset} model, not {preset} ({how})")
             return found
         found = self.default(preset)
         if found is None:

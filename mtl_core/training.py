@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -16,7 +16,7 @@ from mtl_core.data.splits import stratified_split, train_statistics
 from mtl_core.metrics import all_metrics
 from mtl_core.models.spec import ModelSpec
 from mtl_core.presets import get_preset
-from mtl_core.presets.base import Dataset, Preset
+from mtl_core.presets.base import Dataset, Preset, take
 
 Subscriber = Callable[[dict], None]
 
@@ -26,7 +26,7 @@ def limit_dataset(data: Dataset, limit: int | None, seed: int) -> Dataset:
     if not limit or limit >= len(data):
         return data
     idx = np.sort(np.random.default_rng(seed).choice(len(data), size=limit, replace=False))
-    return Dataset(data.x[idx], {k: v[idx] for k, v in data.y.items()}, data.source + f", limit {limit}")
+    return Dataset(take(data.x, idx), {k: v[idx] for k, v in data.y.items()}, data.source + f", limit {limit}")
 
 
 def load_training_data(preset: Preset, config: TrainConfig) -> Dataset:
@@ -104,8 +104,11 @@ class Trainer:
         for subscriber in self.subscribers:
             subscriber(event)
 
-    def _compile(self, model, keras):
+    def _compile(self, model, keras, target_scale: dict):
+        from mtl_core.models.layers import ScaledMSE
+
         optimizer = keras.optimizers.Adam(learning_rate=self.config.lr, clipnorm=self.config.clipnorm)
+        losses = {n: ScaledMSE(target_scale[n][1]) if n in target_scale else t.loss for n, t in self.tasks.items()}
         metrics = {}
         for name, task in self.tasks.items():
             if task.kind == "multiclass":
@@ -114,14 +117,17 @@ class Trainer:
                 metrics[name] = [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
             else:
                 metrics[name] = [keras.metrics.MeanAbsoluteError(name="mae")]
-        model.compile(optimizer=optimizer, loss={n: t.loss for n, t in self.tasks.items()},
+        model.compile(optimizer=optimizer, loss=losses,
                       loss_weights=dict(self.config.loss_weights), metrics=metrics,
                       steps_per_execution=self.steps_per_execution)
 
     def _callbacks(self, keras, n_batches: int):
         cfg = self.config
-        metric, mode = self.tasks[cfg.monitor].primary_metric
-        monitor = "val_" + log_key(self.heads, cfg.monitor, metric)
+        if cfg.monitor == "loss":  # the weighted total validation loss
+            monitor, mode = "val_loss", "min"
+        else:
+            metric, mode = self.tasks[cfg.monitor].primary_metric
+            monitor = "val_" + log_key(self.heads, cfg.monitor, metric)
         trainer = self
 
         class Events(keras.callbacks.Callback):
@@ -132,7 +138,7 @@ class Trainer:
 
             def on_train_batch_end(self, batch, logs=None):
                 trainer.emit({"event": "batch", "epoch": self.epoch + 1, "epochs": cfg.epochs,
-                              "batch": batch + 1, "batches": n_batches,
+                              "batch": min(batch + 1, n_batches), "batches": n_batches,
                               "loss": float((logs or {}).get("loss", float("nan")))})
 
             def on_epoch_end(self, epoch, logs=None):
@@ -150,15 +156,49 @@ class Trainer:
             events,
         ]
 
-    def _datasets(self, tf, data: Dataset, split):
+    def _datasets(self, tf, x: np.ndarray, labels: dict, weights: dict | None, split):
+        """tf.data pipelines; ``weights`` (per-head 0/1 masks) only when some labels are missing."""
         def make(idx, shuffle):
-            ds = tf.data.Dataset.from_tensor_slices((data.x[idx], {k: data.y[k][idx] for k in self.heads}))
-            ds = ds.cache()
+            parts = (x[idx], {k: labels[k][idx] for k in self.heads})
+            if weights is not None:
+                parts = (*parts, {k: weights[k][idx] for k in self.heads})
+            ds = tf.data.Dataset.from_tensor_slices(parts).cache()
             if shuffle:
                 ds = ds.shuffle(len(idx), seed=self.config.seed, reshuffle_each_iteration=True)
             return ds.batch(self.config.batch_size).prefetch(tf.data.AUTOTUNE)
 
         return make(split.train, True), make(split.val, False)
+
+    def _inputs(self, data: Dataset, split) -> tuple[np.ndarray, ModelSpec, object, object, dict]:
+        """Model-ready inputs, the spec with its real input width, normalisation, and the preprocessing
+        to save with the model; everything fitted on the training split only."""
+        if self.preset.input_kind == "tabular":
+            from mtl_core.data.tabular import TabularEncoder
+
+            encoder = TabularEncoder.fit(data.x.iloc[split.train], list(data.x.columns))
+            x = encoder.encode_frame(data.x, name=data.source)
+            spec = replace(self.spec, input_shape=(encoder.width,))
+            return x, spec, 0.0, 1.0, {"tabular": encoder.to_dict()}
+        mean, std = train_statistics(data.x[split.train], per_feature=False)
+        return data.x, self.spec, mean, std, {}
+
+    def _targets(self, data: Dataset, split) -> tuple[dict, dict | None, dict]:
+        """Labels with missing entries filled, per-head masks (None when nothing is missing), and the
+        training-split (mean, std) of each linear regression head (see Rescale/ScaledMSE)."""
+        labels, masks, scale = {}, {}, {}
+        for name, task in self.tasks.items():
+            y = np.asarray(data.y[name])
+            values = y.astype(np.float64)  # missing: NaN for a regression target, -1 (or NaN) for a class
+            present = np.isfinite(values) if task.kind == "regression" else values >= 0
+            labels[name] = np.where(present, y, 0).astype(np.float32 if task.kind == "regression" else np.int32)
+            masks[name] = present.astype(np.float32)
+            head = self.spec.head(name)
+            if task.kind == "regression" and not head.output_activation:
+                known = y[split.train][present[split.train]].astype(np.float64)
+                scale[name] = (float(known.mean()), float(known.std() + 1e-6))
+        if not any(m[split.train].sum() for m in masks.values()):
+            raise ValueError("no labels at all in the training split")
+        return labels, (masks if any((m == 0).any() for m in masks.values()) else None), scale
 
     def run(self, data: Dataset) -> TrainResult:
         import keras
@@ -172,16 +212,17 @@ class Trainer:
         labels = data.y[self.preset.stratify] if self.preset.stratify in data.y else None
         split = stratified_split(labels, len(data), val_fraction=cfg.val_fraction,
                                  test_fraction=cfg.test_fraction, seed=cfg.seed)
-        mean, std = train_statistics(data.x[split.train], per_feature=self.preset.input_kind == "tabular")
+        x, spec, mean, std, preprocessing = self._inputs(data, split)
+        labels, weights, target_scale = self._targets(data, split)
         keras.utils.set_random_seed(cfg.seed)
         previous_policy = keras.config.dtype_policy()
         keras.config.set_dtype_policy(precision)
         try:
-            model = build_model(self.spec, self.tasks, mean, std)
+            model = build_model(spec, self.tasks, mean, std, target_scale)
         finally:
             keras.config.set_dtype_policy(previous_policy)
-        self._compile(model, keras)
-        train_ds, val_ds = self._datasets(tf, data, split)
+        self._compile(model, keras, target_scale)
+        train_ds, val_ds = self._datasets(tf, x, labels, weights, split)
         n_batches = int(np.ceil(len(split.train) / cfg.batch_size))
         self.emit({"event": "start", "preset": self.preset.name, "epochs": cfg.epochs, "batches": n_batches,
                    "sizes": split.sizes(), "device": dev, "precision": precision})
@@ -192,14 +233,19 @@ class Trainer:
         epochs_run = len(history.history.get("loss", []))
 
         # The stored model is float32 whatever the training precision: it runs on any machine.
-        inference = build_model(self.spec, self.tasks, mean, std)
+        inference = build_model(spec, self.tasks, mean, std, target_scale)
         inference.set_weights(model.get_weights())
         metrics = {}
         for part in ("val", "test"):
             idx = getattr(split, part)
-            pred = predict_arrays(inference, data.x[idx])
+            pred = predict_arrays(inference, x[idx])
             metrics["validation" if part == "val" else "test"] = all_metrics(
                 self.tasks, {k: data.y[k][idx] for k in self.heads}, pred, with_details=True)
+        baselines = {}
+        if self.preset.sklearn_baselines:
+            from mtl_core.baselines import sklearn_baselines
+
+            baselines = sklearn_baselines(self.tasks, x, data.y, split, seed=cfg.seed)
         summary = {h: {k: v for k, v in m.items() if k != "confusion_matrix"} for h, m in metrics["test"].items()}
         self.emit({"event": "end", "metrics": summary, "seconds": round(seconds, 2),
                    "epochs_run": epochs_run})
@@ -207,8 +253,10 @@ class Trainer:
             "preset": self.preset.name,
             "config": cfg.to_dict(),
             "tasks": [t.to_dict() for t in self.tasks.values()],
-            "input": {"kind": self.preset.input_kind, "shape": list(self.spec.input_shape)},
+            "input": {"kind": self.preset.input_kind, "shape": list(spec.input_shape)},
             "normalisation": {"mean": mean, "std": std, "computed_on": "training split"},
+            "preprocessing": preprocessing,
+            "target_scale": target_scale,
             "data": {"source": data.source, "fingerprint": data.fingerprint, "sizes": split.sizes()},
             "metrics": metrics,
             "history": normalise_history(history.history, self.heads),
@@ -216,6 +264,7 @@ class Trainer:
                          "epochs_run": epochs_run,
                          "examples_per_second": round(len(split.train) * epochs_run / seconds, 1)},
             "reference": self.preset.reference,
+            "baselines": baselines,
         }
         return TrainResult(inference, card)
 

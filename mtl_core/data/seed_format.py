@@ -19,6 +19,10 @@ def _load_npy(path: Path) -> np.ndarray:
         raise UserError(f"{path}: no such file (the data folder needs X.npy and y.npy)")
     if path.stat().st_size == 0:
         raise UserError(f"{path}: empty file (0 bytes)")
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic != b"\x93NUMPY":
+        raise UserError(f"{path}: not a valid .npy array (no NPY header: not a file written by numpy.save)")
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as exc:

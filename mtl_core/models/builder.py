@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import keras
 
-from mtl_core.models.layers import Standardize, StopGradient
+from mtl_core.models.layers import Rescale, Standardize, StopGradient
 from mtl_core.models.plan import apply_plan
 from mtl_core.models.spec import ModelSpec
 from mtl_core.tasks import TaskSpec
@@ -12,12 +12,16 @@ from mtl_core.tasks import TaskSpec
 _DEFAULT_ACTIVATION = {"multiclass": "softmax", "binary": "sigmoid", "regression": "linear"}
 
 
-def build_model(spec: ModelSpec, tasks: dict[str, TaskSpec], mean=0.0, std=1.0) -> keras.Model:
+def build_model(spec: ModelSpec, tasks: dict[str, TaskSpec], mean=0.0, std=1.0,
+                target_scale: dict[str, tuple[float, float]] | None = None) -> keras.Model:
     """A functional model whose outputs are a dict keyed by task name.
 
     Output layers are float32 even under a mixed-precision policy, so losses and the
-    probabilities users see are computed at full precision.
+    probabilities users see are computed at full precision. ``target_scale`` maps a linear
+    regression head to the (mean, std) of its training targets: the head then ends in a
+    Rescale layer and answers in the target's own unit.
     """
+    target_scale = target_scale or {}
     inputs = keras.Input(shape=spec.input_shape, name="input")
     shared = apply_plan(Standardize(mean, std, name="standardize")(inputs), spec.backbone, "backbone")
     features: dict = {}
@@ -34,5 +38,11 @@ def build_model(spec: ModelSpec, tasks: dict[str, TaskSpec], mean=0.0, std=1.0) 
             x = keras.layers.Dropout(head.dropout, name=f"{head.task}_dropout")(x)
         units = task.n_classes if task.kind == "multiclass" else 1
         activation = head.output_activation or _DEFAULT_ACTIVATION[task.kind]
-        outputs[head.task] = keras.layers.Dense(units, activation=activation, dtype="float32", name=head.task)(x)
+        if head.task in target_scale and activation == "linear":
+            out = keras.layers.Dense(units, dtype="float32", name=f"{head.task}_standardised")(x)
+            mean_t, std_t = target_scale[head.task]
+            outputs[head.task] = Rescale(std_t, mean_t, dtype="float32", name=head.task)(out)
+        else:
+            outputs[head.task] = keras.layers.Dense(units, activation=activation, dtype="float32",
+                                                    name=head.task)(x)
     return keras.Model(inputs, outputs, name="multitask")

@@ -44,3 +44,41 @@ class Standardize(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "std": self.std}
+
+
+@keras.saving.register_keras_serializable(package="mtl_core")
+class Rescale(keras.layers.Layer):
+    """``x * scale + offset``: a regression head computes a standardised value and this layer puts it
+    back in the target's unit (USD, AQI...), so the saved model answers in real units while training
+    sees well-scaled numbers. ``scale``/``offset`` are the training split's std/mean of the target."""
+
+    def __init__(self, scale: float, offset: float, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+        self.offset = float(offset)
+
+    def call(self, inputs):
+        return inputs * self.scale + self.offset
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale, "offset": self.offset}
+
+
+@keras.saving.register_keras_serializable(package="mtl_core")
+class ScaledMSE(keras.losses.Loss):
+    """Mean squared error in units of the target's training std: a regression loss on the same scale
+    as a cross-entropy whatever the target's unit, so loss weights mean the same across presets."""
+
+    def __init__(self, scale: float = 1.0, name: str = "scaled_mse", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.scale = float(scale)
+
+    def call(self, y_true, y_pred):
+        y_true = keras.ops.cast(keras.ops.reshape(y_true, keras.ops.shape(y_pred)), y_pred.dtype)
+        return keras.ops.mean(keras.ops.square((y_pred - y_true) / self.scale), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}

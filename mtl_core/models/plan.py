@@ -44,7 +44,9 @@ def apply_plan(x, plan, prefix: str):
             y = keras.layers.Conv2D(filters, 3, padding="same", name=f"{name}_b")(y)
             x = keras.layers.Activation("relu", name=f"{name}_out")(keras.layers.Add(name=f"{name}_add")([y, skip]))
         elif op == "bn":
-            x = keras.layers.BatchNormalization(name=name)(x)
+            # momentum 0.9, not Keras's 0.99: on small data sets (a few hundred steps) the running
+            # statistics must catch up with the weights or validation sees a different network.
+            x = keras.layers.BatchNormalization(momentum=0.9, name=name)(x)
         elif op == "pool":
             x = keras.layers.MaxPooling2D(2, name=name)(x)
         elif op == "gap":

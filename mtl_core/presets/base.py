@@ -12,6 +12,11 @@ from mtl_core.models.spec import ModelSpec
 from mtl_core.tasks import TaskSpec
 
 
+def take(x, idx):
+    """Rows ``idx`` of an array or of a DataFrame (tabular presets keep raw columns until the split)."""
+    return x.iloc[idx].reset_index(drop=True) if hasattr(x, "iloc") else x[idx]
+
+
 @dataclass
 class Dataset:
     """Inputs and one label array per head, with a fingerprint of their exact content."""
@@ -23,7 +28,9 @@ class Dataset:
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
-            digest = hashlib.sha256(np.ascontiguousarray(self.x).tobytes())
+            raw = self.x.to_csv(index=False).encode() if hasattr(self.x, "to_csv") else \
+                np.ascontiguousarray(self.x).tobytes()
+            digest = hashlib.sha256(raw)
             for name in sorted(self.y):
                 digest.update(name.encode())
                 digest.update(np.ascontiguousarray(self.y[name]).tobytes())
@@ -31,9 +38,6 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.x)
-
-    def subset(self, idx: np.ndarray) -> Dataset:
-        return Dataset(self.x[idx], {k: v[idx] for k, v in self.y.items()}, self.source, fingerprint="-")
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,7 @@ class TrainDefaults:
     batch_size: int = 64
     lr: float = 1e-3
     clipnorm: float = 1.0
-    monitor: str = ""  # head whose validation metric drives early stopping and LR reduction
+    monitor: str = "loss"  # a head (its validation metric) or "loss" (total validation loss) for early stopping
     patience: int = 8
     lr_patience: int = 10
     lr_factor: float = 0.7
@@ -70,6 +74,7 @@ class Preset:
     data_defaults: dict
     data_sources: dict[str, str]  # source name -> one-line description (what, where, size)
     dir_source: str = ""  # the source that reads a user's folder given by --data-dir
+    sklearn_baselines: bool = False  # fit a scikit-learn model per head on the same split (cheap inputs only)
     train: TrainDefaults = TrainDefaults()
     stratify: str = ""  # head whose labels stratify the splits
     image_size: tuple[int, int] = (0, 0)

@@ -84,7 +84,11 @@ PRESET = Preset(
         "dir": "the seed's own format: X.npy (N,32,32) and y.npy (N,3) in a folder (--data-dir)",
     },
     dir_source="dir",
-    train=TrainDefaults(epochs=30, batch_size=64, lr=1e-3, clipnorm=1.0, monitor="orientation",
+    # The seed monitors head B's accuracy (section 5.4); on the generated data orientation reaches
+    # ~100% within a few epochs while shape is still at chance, so restoring the "best" epoch of
+    # head B keeps an untrained shape head. The total validation loss is monitored instead;
+    # `--monitor orientation` gives the seed's choice.
+    train=TrainDefaults(epochs=30, batch_size=64, lr=1e-3, clipnorm=1.0, monitor="loss",
                         patience=8, lr_patience=10, lr_factor=0.7, min_lr=1e-6),
     stratify="shape",
     image_size=(32, 32),

@@ -1,0 +1,213 @@
+"""Tables: reading a user's CSV with clear errors, and the feature encoder saved with a model.
+
+The encoder (standardised numeric columns, one-hot categorical columns) is fitted on the
+training split only and stored as JSON in the model card, not pickled: a model pulled from the
+Hub can then be loaded without running anyone's code. A category never seen in training encodes
+as all zeros and is reported as a warning beside that row's prediction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mtl_core.errors import UserError
+
+DELIMITERS = ",;\t|"
+
+
+def read_csv(source, name: str | None = None) -> pd.DataFrame:
+    """A CSV (path, bytes or file object) as a DataFrame of strings; every problem is one line naming it."""
+    if isinstance(source, (bytes, bytearray)):
+        raw, name = bytes(source), name or "<csv>"
+    elif hasattr(source, "read"):  # an open file or an upload
+        raw, name = source.read(), name or str(getattr(source, "name", "<csv>"))
+        raw = raw.encode() if isinstance(raw, str) else raw
+    else:
+        path = Path(source)
+        name = name or path.name
+        if not path.is_file():
+            raise UserError(f"{name}: no such file")
+        raw = path.read_bytes()
+    if not raw.strip():
+        raise UserError(f"{name}: empty file ({len(raw)} bytes)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{name}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                        f"save it as UTF-8 CSV") from None
+    header = text.splitlines()[0]
+    delimiter = ","
+    if "," not in header:
+        delimiter = next((d for d in DELIMITERS if d in header), ",")
+    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    columns = [c.strip() for c in rows[0]]
+    seen = set()
+    for col in columns:
+        if not col:
+            raise UserError(f"{name}: a column has an empty name in the header")
+        if col in seen:
+            raise UserError(f"{name}: column name {col!r} appears twice in the header")
+        seen.add(col)
+    if len(rows) < 2:
+        raise UserError(f"{name}: header only, no data rows")
+    for i, row in enumerate(rows[1:], start=2):
+        if len(row) != len(columns):
+            raise UserError(f"{name}: row {i} has {len(row)} fields, the header has {len(columns)}")
+    return pd.DataFrame([[c.strip() for c in r] for r in rows[1:]], columns=columns, dtype=str)
+
+
+def to_number(value: str) -> float:
+    """A cell as a float; '' and 'nan' give NaN (a missing value); text raises ValueError."""
+    if value.strip().lower() in ("", "nan", "na", "null", "none"):
+        return math.nan
+    return float(value)
+
+
+def is_numeric_column(values) -> bool:
+    try:
+        numbers = [to_number(v) for v in values]
+    except ValueError:
+        return False
+    return any(not math.isnan(x) for x in numbers)
+
+
+@dataclass
+class TabularEncoder:
+    """Numeric columns -> (x - mean) / std; categorical columns -> one-hot of the training categories."""
+
+    numeric: dict[str, tuple[float, float]] = field(default_factory=dict)  # column -> (mean, std)
+    categorical: dict[str, list[str]] = field(default_factory=dict)  # column -> categories
+    order: list[str] = field(default_factory=list)  # feature columns in input order
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, features: list[str], name: str = "<csv>") -> TabularEncoder:
+        enc = cls(order=list(features))
+        for col in features:
+            values = frame[col].tolist()
+            if is_numeric_column(values):
+                x = np.array([to_number(v) for v in values], dtype=np.float64)
+                x = x[np.isfinite(x)]
+                enc.numeric[col] = (float(x.mean()), float(x.std() + 1e-6))
+            else:
+                enc.categorical[col] = sorted(set(values))
+        return enc
+
+    @property
+    def width(self) -> int:
+        return len(self.numeric) + sum(len(c) for c in self.categorical.values())
+
+    @property
+    def feature_names(self) -> list[str]:
+        names = []
+        for col in self.order:
+            if col in self.numeric:
+                names.append(col)
+            else:
+                names += [f"{col}={cat}" for cat in self.categorical[col]]
+        return names
+
+    def encode_row(self, row: dict, where: str) -> tuple[np.ndarray, list[str]]:
+        """One row -> (features, warnings). A bad numeric cell raises UserError naming row and column."""
+        out, warnings = [], []
+        for col in self.order:
+            if col not in row:
+                raise UserError(f"{where}: column {col!r} is missing")
+            value = str(row[col]).strip()
+            if col in self.numeric:
+                try:
+                    x = to_number(value)
+                except ValueError:
+                    raise UserError(f"{where}, column {col!r}: {value!r} is not a number") from None
+                if not math.isfinite(x):
+                    raise UserError(f"{where}, column {col!r}: missing or infinite value ({value!r})")
+                mean, std = self.numeric[col]
+                out.append((x - mean) / std)
+            else:
+                cats = self.categorical[col]
+                onehot = [1.0 if value == c else 0.0 for c in cats]
+                if value not in cats:
+                    warnings.append(f"column {col!r}: {value!r} was never seen in training (encoded as unknown)")
+                out += onehot
+        return np.asarray(out, dtype=np.float32), warnings
+
+    def encode_frame(self, frame: pd.DataFrame, name: str = "<csv>") -> np.ndarray:
+        """Every row, all-or-nothing (training data): the first bad row raises."""
+        rows = frame.to_dict("records")
+        return np.stack([self.encode_row(r, f"{name}: row {i + 2}")[0] for i, r in enumerate(rows)])
+
+    def to_dict(self) -> dict:
+        return {"numeric": {k: list(v) for k, v in self.numeric.items()}, "categorical": self.categorical,
+                "order": self.order}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TabularEncoder:
+        return cls({k: tuple(v) for k, v in d["numeric"].items()}, {k: list(v) for k, v in d["categorical"].items()},
+                   list(d["order"]))
+
+
+BINARY_VALUES = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1, "0.0": 0, "1.0": 1}
+
+
+def labels_from_column(frame: pd.DataFrame, column: str, kind: str, name: str,
+                       class_names: tuple[str, ...] = ()) -> np.ndarray:
+    """A label column -> array; an empty cell is a missing label (-1 for a class, NaN for a value).
+
+    Binary columns take 0/1, true/false, yes/no or the task's two class names.
+    """
+    values = frame[column].tolist()
+    if kind == "regression":
+        out = np.empty(len(values), dtype=np.float32)
+        for i, v in enumerate(values):
+            try:
+                out[i] = to_number(v)
+            except ValueError:
+                raise UserError(f"{name}: row {i + 2}, column {column!r}: {v!r} is not a number") from None
+            if np.isinf(out[i]):
+                raise UserError(f"{name}: row {i + 2}, column {column!r}: infinite value")
+        known = out[np.isfinite(out)]
+        if len(known) == 0:
+            raise UserError(f"{name}: column {column!r} has no values")
+        if len(np.unique(known)) < 2:
+            raise UserError(f"{name}: column {column!r} has a single value ({known[0]:g}); nothing to learn")
+        return out
+    mapping = dict(BINARY_VALUES) if kind == "binary" else {}
+    mapping.update({c.lower(): i for i, c in enumerate(class_names)})
+    out = np.full(len(values), -1, dtype=np.int32)
+    for i, v in enumerate(values):
+        key = v.strip().lower()
+        if key in ("", "nan", "na", "null", "none"):
+            continue
+        if key not in mapping:
+            allowed = "0/1, true/false, yes/no" if kind == "binary" else ", ".join(class_names)
+            raise UserError(f"{name}: row {i + 2}, column {column!r}: {v!r} is not a label ({allowed})")
+        out[i] = mapping[key]
+    present = np.unique(out[out >= 0])
+    if len(present) < 2:
+        raise UserError(f"{name}: column {column!r} has only one class "
+                        f"({', '.join(map(str, present)) or 'no labels'}); a classifier needs two")
+    return out
+
+
+def table_dataset_parts(frame: pd.DataFrame, label_columns: dict[str, str], features: list[str] | None,
+                        name: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Check the named columns exist and pick the features (default: every other column)."""
+    for head, col in label_columns.items():
+        if col not in frame.columns:
+            raise UserError(f"{name}: no column {col!r} for head {head!r} (columns: {', '.join(frame.columns)})")
+    if features:
+        missing = [c for c in features if c not in frame.columns]
+        if missing:
+            raise UserError(f"{name}: no feature column {missing[0]!r} (columns: {', '.join(frame.columns)})")
+    else:
+        features = [c for c in frame.columns if c not in label_columns.values()]
+    if not features:
+        raise UserError(f"{name}: no feature columns left besides the label columns")
+    return frame[features].reset_index(drop=True), label_columns

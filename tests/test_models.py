@@ -1,0 +1,207 @@
+"""The shapes-3head architecture as built from its spec: stop-gradient on the intensity head, the
+shape -> orientation link, output heads, safe saving; and ModelSpec's own validation."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mtl_core.data.shapes import generate_shapes
+from mtl_core.models.builder import build_model
+from mtl_core.models.spec import HeadSpec, ModelSpec
+from mtl_core.presets.shapes_3head import PRESET
+
+TASKS = PRESET.tasks_by_name
+
+
+@pytest.fixture(scope="module")
+def images() -> np.ndarray:
+    x, _ = generate_shapes(n=16, seed=3, noise=0.3)
+    return x[..., None]
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(0)
+    return build_model(PRESET.model, TASKS, 0.0, 1.0)
+
+
+def _backbone_variables(m) -> list:
+    variables = [v for layer in m.layers if layer.name.startswith("backbone_") for v in layer.trainable_weights]
+    assert len(variables) >= 6  # 3 convs (kernel, bias) + 3 batch norms (gamma, beta)
+    return variables
+
+
+def _grads(m, images, head: str, variables) -> list:
+    with tf.GradientTape() as tape:
+        out = m(images, training=True)
+        target = tf.reduce_sum(tf.cast(out[head], tf.float32))
+    return tape.gradient(target, variables)
+
+
+def _is_zero(grad) -> bool:
+    return grad is None or not np.any(np.asarray(grad))
+
+
+def test_intensity_head_does_not_train_the_backbone(model, images):
+    grads = _grads(model, images, "intensity", _backbone_variables(model))
+    assert all(_is_zero(g) for g in grads)
+    # ...but it does train its own layers.
+    own = model.get_layer("intensity_hidden_0_dense").trainable_weights
+    assert not any(_is_zero(g) for g in _grads(model, images, "intensity", own))
+
+
+def test_orientation_head_trains_the_backbone(model, images):
+    grads = _grads(model, images, "orientation", _backbone_variables(model))
+    assert any(not _is_zero(g) for g in grads)
+    conv_kernel = model.get_layer("backbone_0_conv").kernel
+    assert not _is_zero(_grads(model, images, "orientation", [conv_kernel])[0])
+
+
+def test_undetached_intensity_head_trains_the_backbone(images):
+    spec = PRESET.model.with_options(detach={"intensity": False})
+    assert not spec.head("intensity").detach
+    m = build_model(spec, TASKS, 0.0, 1.0)
+    assert not any("stop_gradient" in layer.name for layer in m.layers)
+    grads = _grads(m, images, "intensity", _backbone_variables(m))
+    assert any(not _is_zero(g) for g in grads)
+
+
+def test_orientation_takes_the_shape_heads_features(model, images):
+    assert isinstance(model.get_layer("orientation_link"), keras.layers.Concatenate)
+    kernel = model.get_layer("shape_hidden_0_dense").kernel
+    assert not _is_zero(_grads(model, images, "orientation", [kernel])[0])
+
+
+def test_without_the_link_orientation_ignores_the_shape_head(images):
+    spec = PRESET.model.with_options(links={"orientation": ()})
+    m = build_model(spec, TASKS, 0.0, 1.0)
+    assert "orientation_link" not in [layer.name for layer in m.layers]
+    kernel = m.get_layer("shape_hidden_0_dense").kernel
+    assert _is_zero(_grads(m, images, "orientation", [kernel])[0])
+
+
+def test_outputs_are_a_dict_per_head_with_the_right_shapes_and_ranges(model, images):
+    out = model(images, training=False)
+    assert set(out) == {"shape", "orientation", "intensity"}
+    n = len(images)
+    assert tuple(out["shape"].shape) == (n, 10)
+    assert tuple(out["orientation"].shape) == (n, 32)
+    assert tuple(out["intensity"].shape) == (n, 1)
+    for head in ("shape", "orientation"):
+        probs = np.asarray(out[head])
+        assert probs.min() >= 0
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    intensity = np.asarray(out["intensity"])
+    assert intensity.min() >= 0.0 and intensity.max() <= 1.0
+    # Extreme inputs still give a bounded intensity (sigmoid output).
+    extreme = np.asarray(model(np.full((2, 32, 32, 1), 1e3, np.float32), training=False)["intensity"])
+    assert np.all((extreme >= 0.0) & (extreme <= 1.0))
+
+
+def test_output_layers_are_float32_under_mixed_precision():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        m = build_model(PRESET.model, TASKS, 0.0, 1.0)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    out = m(np.zeros((2, 32, 32, 1), np.float32), training=False)
+    assert all(v.dtype == tf.float32 for v in out.values())
+
+
+def test_no_lambda_layer(model, tmp_path):
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in model.layers)
+    path = tmp_path / "m.keras"
+    model.save(path)
+    with zipfile.ZipFile(path) as archive:
+        config = archive.read("config.json").decode()
+    assert '"Lambda"' not in config
+
+
+def test_save_and_safe_load_give_identical_predictions(images, tmp_path):
+    m = build_model(PRESET.model, TASKS, 0.37, 0.21)
+    path = tmp_path / "model.keras"
+    m.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
+    before, after = m(images, training=False), loaded(images, training=False)
+    assert set(after) == set(before)
+    for head in before:
+        np.testing.assert_allclose(np.asarray(after[head]), np.asarray(before[head]), atol=1e-6)
+    assert loaded.get_layer("standardize").mean == pytest.approx(0.37)
+    assert loaded.get_layer("standardize").std == pytest.approx(0.21)
+
+
+# -- ModelSpec validation ----------------------------------------------------------------------------------
+
+
+def _spec(*heads: HeadSpec, backbone=("conv:8", "gap")) -> ModelSpec:
+    return ModelSpec(input_shape=(32, 32, 1), backbone=backbone, heads=heads)
+
+
+def test_unknown_link_source_is_refused():
+    with pytest.raises(ValueError, match="nowhere"):
+        _spec(HeadSpec("shape"), HeadSpec("orientation", inputs_from=("nowhere",)))
+    with pytest.raises(ValueError):
+        _spec(HeadSpec("shape", inputs_from=("shape",)))
+    with pytest.raises(ValueError):
+        PRESET.model.with_options(links={"orientation": ("colour",)})
+
+
+def test_link_cycle_is_refused():
+    with pytest.raises(ValueError, match="cycle"):
+        _spec(HeadSpec("shape", inputs_from=("orientation",)), HeadSpec("orientation", inputs_from=("shape",)))
+    with pytest.raises(ValueError, match="cycle"):
+        PRESET.model.with_options(links={"shape": ("intensity",), "intensity": ("orientation",)})
+
+
+@pytest.mark.parametrize("step", ["conv", "conv:8:3:1", "dense", "bogus:3", "pool:2", "Conv:8"])
+def test_unknown_plan_step_is_refused(step):
+    with pytest.raises(ValueError, match="unknown layer step"):
+        _spec(HeadSpec("shape"), backbone=("conv:8", step))
+    with pytest.raises(ValueError, match="unknown layer step"):
+        _spec(HeadSpec("shape", hidden=(step,)))
+
+
+def test_duplicate_heads_are_refused():
+    with pytest.raises(ValueError, match="duplicate"):
+        _spec(HeadSpec("shape"), HeadSpec("shape"))
+
+
+def test_link_order_does_not_depend_on_declaration_order():
+    spec = _spec(HeadSpec("orientation", inputs_from=("shape",)), HeadSpec("shape"))
+    assert [h.task for h in spec.build_order()] == ["shape", "orientation"]
+
+
+def test_only_one_head_drops_links_and_detach():
+    single = PRESET.model.only(["intensity"])
+    assert [h.task for h in single.heads] == ["intensity"]
+    assert single.head("intensity").detach is False
+    assert single.head("intensity").inputs_from == ()
+    assert single.backbone == PRESET.model.backbone
+    lone = PRESET.model.only(["orientation"])
+    assert lone.head("orientation").inputs_from == ()
+    pair = PRESET.model.only(["shape", "orientation"])
+    assert pair.head("orientation").inputs_from == ("shape",)
+    kept_detach = PRESET.model.only(["shape", "intensity"])
+    assert kept_detach.head("intensity").detach is True
+
+
+def test_single_intensity_model_trains_the_backbone(images):
+    m = build_model(PRESET.model.only(["intensity"]), TASKS, 0.0, 1.0)
+    assert set(m(images[:2], training=False)) == {"intensity"}
+    assert any(not _is_zero(g) for g in _grads(m, images, "intensity", _backbone_variables(m)))
+
+
+def test_spec_round_trips_through_dict_and_json():
+    spec = PRESET.model.with_options(detach={"intensity": False}, links={"intensity": ("shape",)})
+    for original in (PRESET.model, spec, PRESET.model.only(["shape"])):
+        d = original.to_dict()
+        assert ModelSpec.from_dict(d) == original
+        assert ModelSpec.from_dict(json.loads(json.dumps(d))) == original
+    assert ModelSpec.from_dict(json.loads(json.dumps(spec.to_dict()))).head("intensity").inputs_from == ("shape",)
