@@ -92,7 +92,9 @@ class Predictor:
                     reason = "it contains a Lambda layer, i.e. arbitrary code, which safe_mode refuses to run"
                 raise UserError(f"{member.model_file}: cannot load under safe_mode ({reason})") from None
             signature = [tf.TensorSpec((None, *self.input_shape), tf.float32)]
-            self._fns.append(tf.function(lambda x, m=model: m(x, training=False), input_signature=signature))
+            # autograph=False: a plain call needs no conversion, and converting a lambda only warns
+            self._fns.append(tf.function(lambda x, m=model: m(x, training=False), input_signature=signature,
+                                         autograph=False))
 
     @classmethod
     def for_preset(cls, preset: str, model: str | None = None, store: ModelStore | None = None) -> Predictor:
