@@ -116,14 +116,14 @@ def _build_config(args):
             raise UserError(f"--data: unknown source {args.data!r} for {preset.name} "
                             f"(known: {', '.join(preset.data_sources)})")
         data = {"source": args.data}
-    for key, value in _kv_list(args.data_option or "", "--data-option").items():
-        data[key] = value
     if args.data_dir:
         if not preset.dir_source:
             raise UserError(f"--data-dir: {preset.name} reads no user folder")
         if not os.path.exists(args.data_dir):
             raise UserError(f"--data-dir: {args.data_dir}: no such folder or file")
         data = {"source": args.data or preset.dir_source, "dir": os.path.abspath(args.data_dir)}
+    for key, value in _kv_list(args.data_option or "", "--data-option").items():
+        data[key] = value
     spec = preset.model
     if args.heads:
         heads = [h.strip() for h in args.heads.split(",") if h.strip()]

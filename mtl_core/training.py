@@ -175,7 +175,7 @@ class Trainer:
         if self.preset.input_kind == "tabular":
             from mtl_core.data.tabular import TabularEncoder
 
-            encoder = TabularEncoder.fit(data.x.iloc[split.train], list(data.x.columns))
+            encoder = TabularEncoder.fit(data.x.iloc[split.train], list(data.x.columns), name=data.source)
             x = encoder.encode_frame(data.x, name=data.source)
             spec = replace(self.spec, input_shape=(encoder.width,))
             return x, spec, 0.0, 1.0, {"tabular": encoder.to_dict()}

@@ -47,8 +47,12 @@ def _read_mnist_npz(path: Path) -> tuple[np.ndarray, np.ndarray]:
                 raise UserError(f"{path}: not an MNIST archive (missing {', '.join(missing)})")
             x = np.concatenate([f["x_train"], f["x_test"]])
             y = np.concatenate([f["y_train"], f["y_test"]])
-    except (OSError, ValueError, EOFError) as exc:
-        raise UserError(f"{path}: not a readable .npz archive ({str(exc).splitlines()[0]})") from None
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (a cut-off download: BadZipFile, zlib.error, EOFError...)
+        raise UserError(f"{path}: not a readable .npz archive ({str(exc).splitlines()[0][:120]})") from None
+    if len(x) == 0:
+        raise UserError(f"{path}: no images in the archive")
     if x.ndim != 3 or x.shape[1:] != (28, 28) or len(x) != len(y):
         raise UserError(f"{path}: images have shape {x.shape}, expected (N, 28, 28) with one label each")
     if y.min() < 0 or y.max() > 9:

@@ -48,6 +48,8 @@ def read_csv(source, name: str | None = None) -> pd.DataFrame:
         delimiter = next((d for d in DELIMITERS if d in header), ",")
     rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
     rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if not rows:
+        raise UserError(f"{name}: no header row (every cell is empty)")
     columns = [c.strip() for c in rows[0]]
     seen = set()
     for col in columns:
@@ -71,12 +73,24 @@ def to_number(value: str) -> float:
     return float(value)
 
 
-def is_numeric_column(values) -> bool:
-    try:
-        numbers = [to_number(v) for v in values]
-    except ValueError:
-        return False
-    return any(not math.isnan(x) for x in numbers)
+NUMERIC_SHARE = 0.9  # a column whose cells are at least 90% numbers is numeric; its other cells are errors
+
+
+def numeric_or_none(values) -> tuple[np.ndarray | None, int | None]:
+    """(numbers, position of the first non-number) for a mostly numeric column; (None, None) for a
+    categorical one. A stray word in a numeric column is an error to report, not a reason to one-hot
+    the whole column."""
+    numbers, bad = [], []
+    for i, v in enumerate(values):
+        try:
+            numbers.append(to_number(v))
+        except ValueError:
+            numbers.append(math.nan)
+            bad.append(i)
+    known = sum(1 for x in numbers if not math.isnan(x))
+    if known == 0 or known < NUMERIC_SHARE * (known + len(bad)):
+        return None, None
+    return np.asarray(numbers, dtype=np.float64), (bad[0] if bad else None)
 
 
 @dataclass
@@ -92,12 +106,14 @@ class TabularEncoder:
         enc = cls(order=list(features))
         for col in features:
             values = frame[col].tolist()
-            if is_numeric_column(values):
-                x = np.array([to_number(v) for v in values], dtype=np.float64)
-                x = x[np.isfinite(x)]
-                enc.numeric[col] = (float(x.mean()), float(x.std() + 1e-6))
-            else:
+            x, bad = numeric_or_none(values)
+            if x is None:
                 enc.categorical[col] = sorted(set(values))
+                continue
+            if bad is not None:
+                raise UserError(f"{name}: row {frame.index[bad] + 2}, column {col!r}: {values[bad]!r} is not a number")
+            x = x[np.isfinite(x)]
+            enc.numeric[col] = (float(x.mean()), float(x.std() + 1e-6))
         return enc
 
     @property
@@ -140,8 +156,8 @@ class TabularEncoder:
 
     def encode_frame(self, frame: pd.DataFrame, name: str = "<csv>") -> np.ndarray:
         """Every row, all-or-nothing (training data): the first bad row raises."""
-        rows = frame.to_dict("records")
-        return np.stack([self.encode_row(r, f"{name}: row {i + 2}")[0] for i, r in enumerate(rows)])
+        rows = frame.to_dict("records")  # row numbers are the CSV's own (header = row 1)
+        return np.stack([self.encode_row(r, f"{name}: row {i + 2}")[0] for i, r in zip(frame.index, rows, strict=True)])
 
     def to_dict(self) -> dict:
         return {"numeric": {k: list(v) for k, v in self.numeric.items()}, "categorical": self.categorical,

@@ -14,7 +14,7 @@ from mtl_core.tasks import TaskSpec
 
 def take(x, idx):
     """Rows ``idx`` of an array or of a DataFrame (tabular presets keep raw columns until the split)."""
-    return x.iloc[idx].reset_index(drop=True) if hasattr(x, "iloc") else x[idx]
+    return x.iloc[idx] if hasattr(x, "iloc") else x[idx]  # a frame keeps its index: the CSV's row numbers
 
 
 @dataclass
