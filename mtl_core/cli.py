@@ -124,7 +124,12 @@ def _build_config(args):
         data = {"source": args.data or preset.dir_source, "dir": os.path.abspath(args.data_dir)}
     for key, value in _kv_list(args.data_option or "", "--data-option").items():
         data[key] = value
-    spec = preset.model
+    spec, variant = preset.model, {}
+    if args.variant:
+        if args.variant not in preset.variants:
+            raise UserError(f"--variant: unknown variant {args.variant!r} for {preset.name} "
+                            f"(known: {', '.join(preset.variants) or 'none'})")
+        spec, variant = preset.variants[args.variant], preset.variant_train.get(args.variant, {})
     if args.heads:
         heads = [h.strip() for h in args.heads.split(",") if h.strip()]
         for h in heads:
@@ -154,9 +159,10 @@ def _build_config(args):
             ModelSpec.from_dict(spec.to_dict())
         except ValueError as exc:
             raise UserError(f"--link: {exc}") from None
-    weights = parse_loss_weights(args.loss_weights) if args.loss_weights else None
+    weights = parse_loss_weights(args.loss_weights) if args.loss_weights else variant.get("loss_weights")
+    lr = args.lr if args.lr is not None else variant.get("lr")  # the user's flags win over the variant's
     config = make_config(preset, loss_weights=weights, data=data, model=spec.to_dict(), epochs=args.epochs,
-                         batch_size=args.batch_size, lr=args.lr, seed=args.seed, limit=args.limit,
+                         batch_size=args.batch_size, lr=lr, seed=args.seed, limit=args.limit,
                          weighting=args.weighting, monitor=args.monitor)
     return preset, config
 
@@ -286,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", help="data source of the preset (see `presets`)")
     p.add_argument("--data-option", help="source options, e.g. n=3000,noise=0.3")
     p.add_argument("--data-dir", help="folder with the preset's own file format (e.g. X.npy, y.npy)")
+    p.add_argument("--variant", help="a named architecture of the preset (see `presets`), e.g. resnet50")
     p.add_argument("--heads", help="train only these heads (comma-separated): single-task baselines")
     p.add_argument("--detach", help="head=1|0,...: put a head behind a stop-gradient, or not")
     p.add_argument("--link", help="head=src+src,...: heads whose features a head takes ('head=' for none)")

@@ -14,6 +14,7 @@ from mtl_core import device as device_mod
 from mtl_core.config import TrainConfig
 from mtl_core.data.splits import stratified_split, train_statistics
 from mtl_core.metrics import all_metrics
+from mtl_core.models.plan import pretrained_report
 from mtl_core.models.spec import ModelSpec
 from mtl_core.presets import get_preset
 from mtl_core.presets.base import Dataset, Preset, take
@@ -179,6 +180,8 @@ class Trainer:
             x = encoder.encode_frame(data.x, name=data.source)
             spec = replace(self.spec, input_shape=(encoder.width,))
             return x, spec, 0.0, 1.0, {"tabular": encoder.to_dict()}
+        if not self.spec.extra.get("standardize", True):  # e.g. an `app:` backbone: it preprocesses [0, 1] itself
+            return data.x, self.spec, 0.0, 1.0, {}
         mean, std = train_statistics(data.x[split.train], per_feature=False)
         return data.x, self.spec, mean, std, {}
 
@@ -254,7 +257,10 @@ class Trainer:
             "config": cfg.to_dict(),
             "tasks": [t.to_dict() for t in self.tasks.values()],
             "input": {"kind": self.preset.input_kind, "shape": list(spec.input_shape)},
-            "normalisation": {"mean": mean, "std": std, "computed_on": "training split"},
+            "normalisation": {"mean": mean, "std": std,
+                              "computed_on": "training split" if spec.extra.get("standardize", True)
+                              else "none (the backbone applies its own input preprocessing)"},
+            "pretrained": pretrained_report(model),
             "preprocessing": preprocessing,
             "target_scale": target_scale,
             "data": {"source": data.source, "fingerprint": data.fingerprint, "sizes": split.sizes()},

@@ -82,3 +82,27 @@ class ScaledMSE(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
+
+
+@keras.saving.register_keras_serializable(package="mtl_core")
+class CaffePreprocess(keras.layers.Layer):
+    """ResNet50's ImageNet input convention ("caffe" mode of ``keras.applications.resnet50.preprocess_input``)
+    from the studio's RGB inputs in [0, 1]: scale to 0..255, reorder RGB -> BGR, subtract the ImageNet
+    channel means (B 103.939, G 116.779, R 123.68). A registered layer, not a Lambda, so the model loads
+    with ``safe_mode=True``."""
+
+    MEAN_BGR = (103.939, 116.779, 123.68)
+
+    def __init__(self, scale: float = 255.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale = float(scale)
+
+    def call(self, inputs):
+        bgr = keras.ops.flip(inputs, axis=-1) * keras.ops.cast(self.scale, inputs.dtype)
+        return bgr - keras.ops.convert_to_tensor(self.MEAN_BGR, dtype=inputs.dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "scale": self.scale}

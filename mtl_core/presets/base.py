@@ -28,8 +28,9 @@ class Dataset:
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
+            # hashlib reads the array's buffer directly: no copy of a 700 MB CIFAR array
             raw = self.x.to_csv(index=False).encode() if hasattr(self.x, "to_csv") else \
-                np.ascontiguousarray(self.x).tobytes()
+                np.ascontiguousarray(self.x)
             digest = hashlib.sha256(raw)
             for name in sorted(self.y):
                 digest.update(name.encode())
@@ -80,6 +81,8 @@ class Preset:
     image_size: tuple[int, int] = (0, 0)
     channels: int = 0
     reference: dict = field(default_factory=dict)  # {"metrics": {head: {metric: v}}, "note": str}
+    variants: dict[str, ModelSpec] = field(default_factory=dict)  # other named architectures (`train --variant`)
+    variant_train: dict[str, dict] = field(default_factory=dict)  # make_config overrides that come with a variant
 
     @property
     def task_names(self) -> list[str]:
@@ -103,4 +106,5 @@ class Preset:
             "data_sources": self.data_sources,
             "default_data": self.data_defaults.get("source"),
             "reference": self.reference,
+            "variants": list(self.variants),
         }
