@@ -246,8 +246,8 @@ def cmd_predict(args) -> int:
         for head, out in item["outputs"].items():
             if out["kind"] == "regression":
                 parts.append(f"{head} {out['value']:.4g}{' ' + out['unit'] if out['unit'] else ''}")
-            else:
-                parts.append(f"{head} {out['label']} ({out['probability']:.1%})")
+            else:  # the probability of the label shown (for a binary head too)
+                parts.append(f"{head} {out['label']} ({out['probabilities'][out['label']]:.1%})")
         lines.append(f"{item['input']}: " + "; ".join(parts))
     _emit(args, prediction.to_dict(), "\n".join(lines))
     for item in prediction.items:

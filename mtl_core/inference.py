@@ -37,8 +37,10 @@ def head_output(task: TaskSpec, value) -> dict:
                 "probabilities": {c: round(float(p), 6) for c, p in zip(task.class_names, probs, strict=True)}}
     if task.kind == "binary":
         p = float(np.asarray(value).reshape(-1)[0])
+        # "probability" is P(positive class), named by "positive"; "probabilities" gives both classes
         return {"kind": "binary", "label": task.class_names[int(p >= 0.5)], "probability": round(p, 6),
-                "positive": task.class_names[1]}
+                "positive": task.class_names[1],
+                "probabilities": {task.class_names[0]: round(1 - p, 6), task.class_names[1]: round(p, 6)}}
     out = {"kind": "regression", "value": round(float(np.asarray(value).reshape(-1)[0]), 6), "unit": task.unit}
     if task.value_range:
         out["range"] = list(task.value_range)

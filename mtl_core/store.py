@@ -138,7 +138,8 @@ class ModelStore:
         found = self.default(preset)
         if found is None:
             raise UserError(f"no trained model for {preset} yet: train one with "
-                            f"`python -m mtl_core train --preset {preset}`")
+                            f"`python -m mtl_core train --preset {preset}` (its data sources: "
+                            f"`python -m mtl_core presets`)")
         return found
 
     def save(self, model_id: str, model, card: dict) -> dict:
