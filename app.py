@@ -1,6 +1,11 @@
-"""Multi-Task Studio: home page. The prediction, data and model pages come with the app issue.
+"""Multi-Task Studio: the Streamlit entry point.
 
-This page imports no TensorFlow, so it opens fast; it reads presets and model cards only.
+``st.navigation`` over the scripts in ``pages/`` (Streamlit no longer auto-discovers ``pages/`` once
+an app calls it, so every page is listed here) and the sidebar preset picker, shared by every page
+through ``st.session_state["preset"]``. Nothing here imports TensorFlow: the home page opens fast, and
+only the pages that run a model load it (once per process, see ``pages/_ui.py``).
+
+    streamlit run app.py
 """
 
 import streamlit as st
@@ -8,29 +13,30 @@ import streamlit as st
 from mtl_core.presets import all_presets
 from mtl_core.store import ModelStore
 
-st.set_page_config(page_title="Multi-Task Studio", layout="wide")
-st.title("Multi-Task Studio")
-st.write("See, train and compare multi-task neural networks: one shared backbone, several heads "
-         "(multi-class, binary, regression). The interactive pages come next; today the studio "
-         "trains, stores and serves models from the command line: `python -m mtl_core --help`.")
+st.set_page_config(page_title="Multi-Task Studio", page_icon=":material/hub:", layout="wide")
 
-store = ModelStore()
-for preset in all_presets():
-    model = store.default(preset.name)
-    with st.container(border=True):
-        st.subheader(f"{preset.title} · `{preset.name}`")
-        st.write(preset.description)
-        st.write("Heads: " + ", ".join(f"**{t.name}** ({t.kind})" for t in preset.tasks))
-        if model is None:
-            st.warning(f"No trained model yet. Train one: `python -m mtl_core train --preset {preset.name}`")
-        else:
-            test = model.card["metrics"]["test"]
-            ref = preset.reference.get("metrics", {})
-            rows = []
-            for head, values in test.items():
-                metric, _ = preset.task(head).primary_metric
-                rows.append({"head": head, "metric": metric, "this model (test)": round(values[metric], 4),
-                             "reference (seed)": ref.get(head, {}).get(metric)})
-            st.caption(f"Model `{model.id}` ({model.source}); data: {model.card['data']['source']}")
-            st.dataframe(rows, hide_index=True)
-            st.caption(f"Reference (seed): {preset.reference.get('note', '')}")
+presets = {p.name: p for p in all_presets()}
+if st.session_state.get("preset") not in presets:  # first visit (or a preset that went away)
+    store = ModelStore()
+    st.session_state["preset"] = next((n for n in presets if store.default(n) is not None), next(iter(presets)))
+
+pages = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/predict.py", title="Predict", icon=":material/online_prediction:"),
+    st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
+    st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
+]
+page = st.navigation(pages)
+st.session_state["studio-entry"] = True  # see pages/_ui.py: page_setup
+deep_link = st.session_state.pop("studio-deep-link", None)
+if deep_link:
+    st.switch_page(deep_link)
+
+with st.sidebar:
+    st.selectbox("Preset", list(presets), key="preset",
+                 format_func=lambda n: f"{n} ({presets[n].input_kind})",
+                 help="The reference system every page shows: its data, its heads and its models.")
+    chosen = presets[st.session_state["preset"]]
+    st.caption(f"**{chosen.title}**  \nheads: " + ", ".join(f"{t.name} ({t.kind})" for t in chosen.tasks))
+
+page.run()

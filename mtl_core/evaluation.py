@@ -7,6 +7,7 @@ from mtl_core.data.splits import stratified_split
 from mtl_core.errors import UserError
 from mtl_core.metrics import all_metrics
 from mtl_core.presets import get_preset
+from mtl_core.presets.base import take
 
 
 def evaluate(preset_name: str, model: str | None = None, *, data_dir: str | None = None, store=None,
@@ -30,7 +31,11 @@ def evaluate(preset_name: str, model: str | None = None, *, data_dir: str | None
         labels = data.y.get(preset.stratify)
         split = stratified_split(labels, len(data), val_fraction=config.val_fraction,
                                  test_fraction=config.test_fraction, seed=config.seed)
-        x, y, split_name = data.x[split.test], {k: v[split.test] for k, v in data.y.items()}, "test split"
+        x, y, split_name = take(data.x, split.test), {k: v[split.test] for k, v in data.y.items()}, "test split"
+    if predictor.input_kind == "tabular":
+        from mtl_core.data.tabular import TabularEncoder
+
+        x = TabularEncoder.from_dict(predictor.card["preprocessing"]["tabular"]).encode_frame(x, name=split_name)
     pred = predictor.predict_arrays(x)
     metrics = all_metrics(tasks, {k: y[k] for k in tasks}, pred, with_details=True)
     return {"preset": preset_name, "model": predictor.id, "split": split_name, "n": len(x), "metrics": metrics}

@@ -147,6 +147,7 @@ class Predictor:
         from mtl_core.data.tabular import read_csv
 
         encoder = self._encoder()
+        ragged: dict[int, str] = {}  # rows with the wrong number of fields: their own error items
         if isinstance(source, dict):
             rows, label = [source], name or "<row>"
         else:
@@ -157,12 +158,15 @@ class Predictor:
             else:
                 label = name or "<csv>"
             try:
-                rows = read_csv(source, name=label).to_dict("records")
+                rows = read_csv(source, name=label, row_errors=ragged).to_dict("records")
             except UserError as exc:
                 yield {"input": label, "error": str(exc)}, None
                 return
         for i, row in enumerate(rows):
             where = label if isinstance(source, dict) else f"{label}: row {i + 2}"
+            if i in ragged:
+                yield {"input": where, "error": ragged[i]}, None
+                continue
             try:
                 x, warnings = encoder.encode_row(row, where)
             except UserError as exc:

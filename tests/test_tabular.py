@@ -566,3 +566,24 @@ def test_nan_in_a_label_column_is_a_missing_label_not_an_error(tmp_path):
 
     assert math.isnan(data.y["spend"][3]) and np.isfinite(np.delete(data.y["spend"], 3)).all()
     assert data.y["churn"][5] == -1 and (np.delete(data.y["churn"], 5) >= 0).all()
+
+
+def test_a_ragged_row_gets_its_own_error_and_the_other_rows_still_predict(tmp_path):
+    """A CSV row with too few or too many fields fails alone in a batch prediction (shipped model)."""
+    from mtl_core.inference import Predictor
+    from mtl_core.store import SHIPPED_DIR, ModelStore
+
+    store = ModelStore(root=tmp_path / "models", shipped=SHIPPED_DIR)
+    predictor = Predictor.for_preset("churn-spend", store=store)
+    header = "tenure_months,contract,payment_method,internet,monthly_charges,support_calls"
+    good = "12,month-to-month,electronic check,fiber,90.5,2"
+    text = "\n".join([header, good, "12,month-to-month,fiber", good + ",extra", good]) + "\n"
+
+    items = predictor.predict([text.encode()], names=["ragged.csv"]).items
+
+    assert [i["input"] for i in items] == [f"ragged.csv: row {n}" for n in (2, 3, 4, 5)]
+    assert "outputs" in items[0] and "outputs" in items[3]
+    for bad, fields in ((items[1], 3), (items[2], 7)):
+        assert bad["error"] == f"ragged.csv: row {bad['input'][-1]} has {fields} fields, the header has 6"
+        assert "outputs" not in bad
+    assert items[0]["outputs"] == items[3]["outputs"]

@@ -22,8 +22,12 @@ from mtl_core.errors import UserError
 DELIMITERS = ",;\t|"
 
 
-def read_csv(source, name: str | None = None) -> pd.DataFrame:
-    """A CSV (path, bytes or file object) as a DataFrame of strings; every problem is one line naming it."""
+def read_csv(source, name: str | None = None, *, row_errors: dict[int, str] | None = None) -> pd.DataFrame:
+    """A CSV (path, bytes or file object) as a DataFrame of strings; every problem is one line naming it.
+
+    With ``row_errors`` (a dict to fill), a row with the wrong number of fields is kept (padded or cut)
+    and its message stored under its position in the frame, instead of failing the whole file: a
+    batch prediction then reports that row and still predicts the others."""
     if isinstance(source, (bytes, bytearray)):
         raw, name = bytes(source), name or "<csv>"
     elif hasattr(source, "read"):  # an open file or an upload
@@ -60,10 +64,16 @@ def read_csv(source, name: str | None = None) -> pd.DataFrame:
         seen.add(col)
     if len(rows) < 2:
         raise UserError(f"{name}: header only, no data rows")
+    body = []
     for i, row in enumerate(rows[1:], start=2):
         if len(row) != len(columns):
-            raise UserError(f"{name}: row {i} has {len(row)} fields, the header has {len(columns)}")
-    return pd.DataFrame([[c.strip() for c in r] for r in rows[1:]], columns=columns, dtype=str)
+            message = f"{name}: row {i} has {len(row)} fields, the header has {len(columns)}"
+            if row_errors is None:
+                raise UserError(message)
+            row_errors[len(body)] = message
+            row = (row + [""] * len(columns))[:len(columns)]
+        body.append([c.strip() for c in row])
+    return pd.DataFrame(body, columns=columns, dtype=str)
 
 
 def to_number(value: str) -> float:

@@ -75,6 +75,7 @@ class Preset:
     data_defaults: dict
     data_sources: dict[str, str]  # source name -> one-line description (what, where, size)
     dir_source: str = ""  # the source that reads a user's folder given by --data-dir
+    offline_sources: tuple[str, ...] = ()  # sources that load without a download
     sklearn_baselines: bool = False  # fit a scikit-learn model per head on the same split (cheap inputs only)
     train: TrainDefaults = TrainDefaults()
     stratify: str = ""  # head whose labels stratify the splits

@@ -71,6 +71,7 @@ PRESET = Preset(
         "csv": "your CSV (--data-dir FILE --data-option churn=COL,spend=COL,features=A+B+C)",
     },
     dir_source="csv",
+    offline_sources=("generated",),
     sklearn_baselines=True,
     train=TrainDefaults(epochs=40, batch_size=64, lr=1e-3, clipnorm=1.0, monitor="loss", patience=6,
                         lr_patience=3, lr_factor=0.5, min_lr=1e-5),

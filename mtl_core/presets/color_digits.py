@@ -57,6 +57,7 @@ PRESET = Preset(
         "mnist": "MNIST via keras.datasets (11 MB download) or mnist.npz in --data-dir",
     },
     dir_source="mnist",
+    offline_sources=("sklearn",),
     train=TrainDefaults(epochs=15, batch_size=64, lr=1e-3, clipnorm=1.0, monitor="loss", patience=4,
                         lr_patience=2, lr_factor=0.5, min_lr=1e-5),
     stratify="digit",

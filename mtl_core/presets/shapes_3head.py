@@ -84,6 +84,7 @@ PRESET = Preset(
         "dir": "the seed's own format: X.npy (N,32,32) and y.npy (N,3) in a folder (--data-dir)",
     },
     dir_source="dir",
+    offline_sources=("generated",),
     # The seed monitors head B's accuracy (section 5.4); on the generated data orientation reaches
     # ~100% within a few epochs while shape is still at chance, so restoring the "best" epoch of
     # head B keeps an untrained shape head. The total validation loss is monitored instead;

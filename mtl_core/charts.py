@@ -1,0 +1,189 @@
+"""Plotly figures of the app: built here from plain numbers, shown by the pages with ``st.plotly_chart``.
+
+No Streamlit here; every function returns a ``plotly.graph_objects.Figure`` with a compact layout that
+reads in a narrow column (one panel per head, side by side).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+ACCENT = "#2563eb"  # the top class, the prediction
+MUTED = "#94a3b8"  # other classes, "other (N classes)"
+GOOD, BAD = "#16a34a", "#dc2626"
+SPLIT_COLOURS = {"train": "#2563eb", "val": "#f59e0b", "test": "#10b981"}
+FONT = dict(size=12)
+
+
+def _compact(fig: go.Figure, height: int, *, legend: bool = False, title: str | None = None) -> go.Figure:
+    top = 44 if title or legend else 8
+    fig.update_layout(height=height, margin=dict(l=8, r=8, t=top, b=8), font=FONT, showlegend=legend,
+                      title=dict(text=title, font=dict(size=13), x=0, xanchor="left", y=1, yanchor="top",
+                                 pad=dict(t=8, l=4)) if title else None,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1,
+                                  font=dict(size=11)))
+    return fig
+
+
+def _mode(values) -> str:
+    """Lines, with markers when there are too few epochs for a line to show (one epoch is one point)."""
+    return "lines+markers" if len(values) <= 5 else "lines"
+
+
+def _epoch_ticks(epochs) -> dict:
+    """Whole epochs on the axis: one tick per epoch for a short run, never 0.5."""
+    return {"dtick": 1} if len(epochs) <= 10 else {"tickformat": "d"}
+
+
+def probability_bars(items: list[tuple[str, float]], *, title: str | None = None) -> go.Figure:
+    """Horizontal bars of class probabilities, highest on top (``items`` sorted highest first, e.g. by
+    ``views.top_probabilities``, whose folded "other (N classes)" bar is drawn grey)."""
+    labels = [c for c, _ in items][::-1]
+    values = [p for _, p in items][::-1]
+    colours = [MUTED if c.startswith("other (") else ACCENT if i == len(items) - 1 else "#93c5fd"
+               for i, c in enumerate(labels)]
+    fig = go.Figure(go.Bar(x=values, y=labels, orientation="h", marker_color=colours,
+                           text=[f"{v:.1%}" for v in values], cliponaxis=False,
+                           textposition=["inside" if v > 0.6 else "outside" for v in values],
+                           insidetextanchor="end", hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
+    fig.update_xaxes(range=[0, 1.32], showticklabels=False, showgrid=True, dtick=0.25, zeroline=False)
+    fig.update_yaxes(type="category", automargin=True)
+    return _compact(fig, 40 + 22 * len(items), title=title)
+
+
+def binary_bar(p_positive: float, class_names: tuple[str, str] | list[str]) -> go.Figure:
+    """One bar split into P(negative) and P(positive), with the 0.5 decision threshold marked."""
+    neg, pos = class_names
+    fig = go.Figure()
+    winner = pos if p_positive >= 0.5 else neg
+    for name, value in ((neg, 1 - p_positive), (pos, p_positive)):
+        fig.add_trace(go.Bar(x=[value], y=[""], orientation="h", name=name,
+                             marker_color=ACCENT if name == winner else "#cbd5e1",
+                             text=f"{name} {value:.1%}" if value >= 0.2 else "", textposition="inside",
+                             insidetextanchor="middle",
+                             hovertemplate=f"{name}: %{{x:.2%}}<extra></extra>"))
+    fig.add_vline(x=0.5, line_dash="dot", line_color="#475569")
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(range=[0, 1], tickformat=".0%", dtick=0.25)
+    fig.update_yaxes(showticklabels=False)
+    return _compact(fig, 90)
+
+
+def value_in_range(value: float, low: float, high: float, unit: str = "") -> go.Figure:
+    """Where a regression prediction sits in the training range (a band from low to high, a marker)."""
+    lo, hi = min(low, value), max(high, value)
+    pad = 0.05 * (hi - lo or 1.0)
+    fig = go.Figure()
+    fig.add_shape(type="rect", x0=low, x1=high, y0=-0.3, y1=0.3, fillcolor="#e2e8f0", line_width=0, layer="below")
+    fig.add_trace(go.Scatter(x=[value], y=[0], mode="markers", marker=dict(size=14, color=ACCENT, symbol="diamond"),
+                             hovertemplate=f"%{{x:.4g}} {unit}<extra></extra>"))
+    fig.update_xaxes(range=[lo - pad, hi + pad], title=dict(text=unit or None, font=dict(size=11)))
+    fig.update_yaxes(visible=False, range=[-1, 1])
+    return _compact(fig, 90)
+
+
+def class_balance(counts, *, title: str | None = None) -> go.Figure:
+    """Examples per class, stacked by split (``counts``: DataFrame with class, split, count)."""
+    fig = go.Figure()
+    for split in ("train", "val", "test"):
+        part = counts[counts["split"] == split]
+        if len(part):
+            fig.add_trace(go.Bar(x=part["class"], y=part["count"], name=split,
+                                 marker_color=SPLIT_COLOURS[split]))
+    fig.update_layout(barmode="stack")
+    fig.update_xaxes(type="category", tickangle=-45 if counts["class"].nunique() > 10 else 0)
+    fig.update_yaxes(title="examples")
+    return _compact(fig, 320, legend=True, title=title)
+
+
+def histogram(values, *, name: str, unit: str = "", title: str | None = None) -> go.Figure:
+    fig = go.Figure(go.Histogram(x=np.asarray(values), nbinsx=40, marker_color=ACCENT, name=name))
+    fig.update_xaxes(title=f"{name} ({unit})" if unit else name)
+    fig.update_yaxes(title="examples")
+    return _compact(fig, 320, title=title)
+
+
+def training_curves(curves: dict, epochs: list[int], *, title: str | None = None) -> go.Figure:
+    """One subplot per metric of a head, train solid and validation dashed (``curves``: split ->
+    {metric: [per epoch]}, e.g. {"train": {"loss": [...], "accuracy": [...]}, "val": {...}})."""
+    metrics = list(dict.fromkeys([*curves.get("train", {}), *curves.get("val", {})]))
+    fig = make_subplots(rows=1, cols=max(len(metrics), 1), horizontal_spacing=0.06)
+    for col, metric in enumerate(metrics, start=1):
+        for split, dash in (("train", "solid"), ("val", "dash")):
+            values = curves.get(split, {}).get(metric)
+            if values:
+                fig.add_trace(go.Scatter(x=epochs[:len(values)], y=values, mode=_mode(values), name=split,
+                                         line=dict(color=SPLIT_COLOURS[split], dash=dash),
+                                         legendgroup=split, showlegend=col == 1), row=1, col=col)
+        fig.update_xaxes(title_text="epoch", row=1, col=col, **_epoch_ticks(epochs))
+        fig.update_yaxes(title_text=metric, row=1, col=col)
+    return _compact(fig, 280, legend=True, title=title)
+
+
+def loss_and_lr(history: dict) -> go.Figure:
+    """The weighted total loss (train and validation) and the learning rate (right axis, log scale)."""
+    epochs = history.get("epochs", [])
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for split, dash in (("train", "solid"), ("val", "dash")):
+        values = history.get(split, {}).get("loss")
+        if isinstance(values, list) and values:
+            fig.add_trace(go.Scatter(x=epochs, y=values, mode=_mode(values), name=f"{split} loss",
+                                     line=dict(color=SPLIT_COLOURS[split], dash=dash)), secondary_y=False)
+    if history.get("lr"):
+        fig.add_trace(go.Scatter(x=epochs, y=history["lr"], mode=_mode(history["lr"]), name="learning rate",
+                                 line=dict(color="#64748b", dash="dot")), secondary_y=True)
+        fig.update_yaxes(type="log", title_text="learning rate", secondary_y=True, showgrid=False,
+                         tickformat=".0e")
+    fig.update_yaxes(title_text="total loss", secondary_y=False)
+    fig.update_xaxes(title_text="epoch", **_epoch_ticks(epochs))
+    return _compact(fig, 280, legend=True, title="total loss and learning rate")
+
+
+def confusion_heatmap(matrix, class_names, *, title: str | None = None) -> go.Figure:
+    """Counts, true class down, predicted across; cells are shaded by the share of their row (recall)."""
+    m = np.asarray(matrix, dtype=float)
+    share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
+    names = [str(c) for c in class_names]
+    n = len(names)
+    fig = go.Figure(go.Heatmap(
+        z=share, x=names, y=names, colorscale="Blues", zmin=0, zmax=1, showscale=False,
+        text=m.astype(int) if n <= 32 else None, texttemplate="%{text}" if n <= 12 else None,
+        customdata=m.astype(int),
+        hovertemplate="true %{y}, predicted %{x}: %{customdata} (%{z:.0%} of the row)<extra></extra>"))
+    crowded = n > 10 or sum(len(c) for c in names) > 40
+    fig.update_xaxes(title="predicted", type="category", tickangle=-45 if crowded else 0, side="bottom")
+    fig.update_yaxes(title="true", type="category", autorange="reversed")
+    size = min(max(260, 26 * n + 120), 720)
+    return _compact(fig, size, title=title)
+
+
+def roc_curve(fpr, tpr, auc: float, *, title: str | None = None) -> go.Figure:
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=f"model (AUC {auc:.3f})",
+                             line=dict(color=ACCENT, width=2)))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
+                             line=dict(color=MUTED, dash="dash")))
+    fig.update_xaxes(title="false-positive rate", range=[0, 1])
+    fig.update_yaxes(title="true-positive rate", range=[0, 1.02])
+    return _compact(fig, 340, legend=True, title=title)
+
+
+def predicted_vs_actual(actual, predicted, *, unit: str = "", title: str | None = None) -> go.Figure:
+    """Each test example as a point; the diagonal is a perfect prediction."""
+    a, p = np.asarray(actual, dtype=float), np.asarray(predicted, dtype=float)
+    keep = np.isfinite(a) & np.isfinite(p)
+    a, p = a[keep], p[keep]
+    lo = float(min(a.min(), p.min())) if len(a) else 0.0
+    hi = float(max(a.max(), p.max())) if len(a) else 1.0
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=a, y=p, mode="markers", name="test examples",
+                             marker=dict(size=5, color=ACCENT, opacity=0.5),
+                             hovertemplate="actual %{x:.4g}, predicted %{y:.4g}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", name="perfect",
+                             line=dict(color=MUTED, dash="dash")))
+    suffix = f" ({unit})" if unit else ""
+    fig.update_xaxes(title=f"actual{suffix}")
+    fig.update_yaxes(title=f"predicted{suffix}")
+    return _compact(fig, 340, legend=True, title=title)

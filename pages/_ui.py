@@ -1,0 +1,234 @@
+"""Widgets and layout shared by the pages: the preset in session state, the error guard, cached model
+loading, and the per-head output panels. Everything computed comes from ``mtl_core.views``.
+
+Models are loaded once per process with ``st.cache_resource`` (keyed by model id and folder); data
+and evaluations are cached with ``st.cache_data``. TensorFlow is imported only inside the cached
+model loader, so pages that never call it (Home, Data) open without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from contextlib import contextmanager
+from pathlib import Path
+
+import streamlit as st
+
+from mtl_core import charts, views
+from mtl_core.errors import UserError
+from mtl_core.presets import all_presets, get_preset
+from mtl_core.store import ModelStore, StoredModel
+
+log = logging.getLogger("mtl_studio")
+
+
+# ----------------------------------------------------------------------------- state and errors
+
+ENTRY_KEY = "studio-entry"  # set by app.py on every run, before the page runs
+DEEP_LINK_KEY = "studio-deep-link"
+
+
+def page_setup(page: str) -> None:
+    """Make sure this page runs under app.py's navigation.
+
+    Streamlit treats a folder named ``pages/`` beside the entry point as an old-style multipage app
+    until the first ``st.navigation`` call of the process: if the very first request after a start is
+    a deep link (``/predict``, e.g. a tab reconnecting after a restart), it runs the page script alone,
+    without app.py (no preset picker), and keeps doing so for every session until app.py has run once.
+    A page that finds app.py's marker missing remembers where the user wanted to go and switches to
+    app.py, which calls ``st.navigation`` and switches back to the page.
+    """
+    if not st.session_state.get(ENTRY_KEY):
+        st.session_state[DEEP_LINK_KEY] = f"pages/{page}.py"
+        st.switch_page("app.py")
+
+
+def current_preset():
+    """The preset chosen in the sidebar (app.py keeps it in ``st.session_state["preset"]``)."""
+    name = st.session_state.get("preset")
+    names = [p.name for p in all_presets()]
+    return get_preset(name if name in names else names[0])
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+@contextmanager
+def guard(what: str = "this part of the page"):
+    """Run a block; a UserError becomes ``st.error`` with its one-line reason, anything unexpected a
+    one-line summary (the traceback goes to the server log, never to the page). The rest of the page
+    still renders. Streamlit's own control flow (st.stop, st.rerun) is a BaseException and passes."""
+    try:
+        yield
+    except UserError as exc:
+        st.error(str(exc))
+    except Exception as exc:  # noqa: BLE001 - the page must stay usable whatever happens
+        log.error("unexpected error in %s:\n%s", what, traceback.format_exc())
+        st.error(f"Unexpected error in {what}: {type(exc).__name__}: {one_line(exc)}")
+
+
+# ----------------------------------------------------------------------------- cached resources
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=8)
+def load_predictor(model_id: str, folder: str):
+    """One Predictor per model (id + folder), shared by every session and rerun."""
+    import numpy as np
+
+    from mtl_core.inference import Predictor
+
+    predictor = Predictor(StoredModel(model_id, Path(folder), _card(model_id, folder), "path"))
+    # Trace the model (and, for images, load the decoders) now rather than on the first upload.
+    blank = np.zeros(predictor.input_shape, dtype=np.float32)
+    if predictor.input_kind == "image":
+        views.predict_images(predictor, [blank, blank], ["warm-up", "warm-up"])
+    predictor.predict_arrays(blank[None])
+    return predictor
+
+
+def predictor_for(model: StoredModel):
+    return load_predictor(model.id, str(model.path))
+
+
+def _card(model_id: str, folder: str) -> dict:
+    from mtl_core.store import read_card
+
+    card = read_card(Path(folder))
+    if card is None:
+        raise UserError(f"{model_id}: its folder {folder} no longer holds a model")
+    return card
+
+
+@st.cache_data(show_spinner="Reading the training data…", max_entries=32)
+def _model_context(preset_name: str, model_id: str, folder: str) -> views.ModelContext:
+    return views.model_context(get_preset(preset_name), _card(model_id, folder))
+
+
+@st.cache_data(show_spinner="Picking samples from the test split…", max_entries=32)
+def _gallery(preset_name: str, model_id: str, folder: str, n: int, seed: int) -> list[views.Sample]:
+    return views.gallery(get_preset(preset_name), _card(model_id, folder), n=n, seed=seed)
+
+
+def context_for(model: StoredModel) -> views.ModelContext:
+    """Training ranges, form widgets and an example CSV of a model (cached per model id)."""
+    return _model_context(model.preset, model.id, str(model.path))
+
+
+def gallery(model: StoredModel, n: int, seed: int) -> list[views.Sample]:
+    return _gallery(model.preset, model.id, str(model.path), n, seed)
+
+
+def store() -> ModelStore:
+    return ModelStore()
+
+
+# ----------------------------------------------------------------------------- choosing a model
+
+
+def no_model_message(preset) -> None:
+    st.warning(f"No trained model for **{preset.name}** yet, so there is nothing to show (and no made-up "
+               f"outputs). Train one: `{views.train_command(preset.name)}`; it appears here once it is in the "
+               f"store ($MTL_HOME/models) or in weights/.")
+
+
+def model_picker(preset, key: str) -> StoredModel | None:
+    """A select box of the preset's models (default: the store's default, i.e. the newest stored model,
+    else the shipped one); None, with the way to get one, when there is none."""
+    models = store().list(preset.name)
+    if not models:
+        no_model_message(preset)
+        return None
+    labels = {m.id: f"{m.id} · {m.source}{' · ' + m.card.get('created', '') if m.card.get('created') else ''}"
+              for m in models}
+    default = models[0].id  # ModelStore.default: newest stored model, else shipped
+    chosen = st.selectbox("Model", [m.id for m in models], index=0, key=key,
+                          format_func=lambda i: labels[i] + ("  (default)" if i == default else ""),
+                          help="Newest model in the store first, then the shipped ones (weights/).")
+    return next(m for m in models if m.id == chosen)
+
+
+# ----------------------------------------------------------------------------- output panels
+
+
+def _multiclass(task, out: dict, truth: str | None, key: str) -> None:
+    items = views.top_probabilities(out["probabilities"])
+    st.metric(task.name, out["label"], delta=f"{out['probability']:.1%}", delta_color="off", delta_arrow="off",
+              help=task.description or None)
+    if truth is not None:
+        _truth(truth, truth == out["label"])
+    n = len(out["probabilities"])
+    shown = f"top {views.TOP_K} of {n} classes" if n > views.FOLD_ABOVE else f"{n} classes"
+    st.plotly_chart(charts.probability_bars(items), config={"displayModeBar": False}, key=key)
+    st.caption(f"multiclass · {shown}")
+
+
+def _binary(task, out: dict, truth: str | None, key: str) -> None:
+    p = out["probability"]
+    shown = p if out["label"] == task.class_names[1] else 1 - p
+    st.metric(task.name, out["label"], delta=f"{shown:.1%}", delta_color="off", delta_arrow="off",
+              help=task.description or None)
+    if truth is not None:
+        _truth(truth, truth == out["label"])
+    st.plotly_chart(charts.binary_bar(p, task.class_names), config={"displayModeBar": False}, key=key)
+    st.caption(f"binary · P({task.class_names[1]}) = {p:.3f}, threshold 0.5")
+
+
+def _regression(task, out: dict, truth: str | None, context: views.ModelContext | None, key: str) -> None:
+    st.metric(task.name, views.format_value(out["value"], out.get("unit", "")), help=task.description or None)
+    if truth is not None:
+        _truth(truth, None)
+    rng = context.ranges.get(task.name) if context else None
+    if rng:
+        low, high, where = rng
+        st.plotly_chart(charts.value_in_range(out["value"], low, high, task.unit), config={"displayModeBar": False},
+                        key=key)
+        st.caption(f"regression · range {views.format_range(low, high, task.unit)} ({where})")
+    else:
+        st.caption("regression")
+
+
+def _truth(text: str, correct: bool | None) -> None:
+    mark = "" if correct is None else " ✓" if correct else " ✗"
+    colour = "gray" if correct is None else "green" if correct else "red"
+    st.markdown(f":{colour}[true: {text}{mark}]")
+
+
+def head_panels(tasks, outputs: dict, context: views.ModelContext | None = None,
+                truth: dict[str, str] | None = None, *, key: str) -> None:
+    """One bordered panel per head, side by side."""
+    columns = st.columns(len(tasks))
+    for col, task in zip(columns, tasks, strict=True):
+        with col.container(border=True):
+            out = outputs[task.name]
+            t = (truth or {}).get(task.name)
+            k = f"{key}-{task.name}"
+            if out["kind"] == "multiclass":
+                _multiclass(task, out, t, k)
+            elif out["kind"] == "binary":
+                _binary(task, out, t, k)
+            else:
+                _regression(task, out, t, context, k)
+
+
+def image_result(item: views.ItemResult, tasks, context, truth: dict[str, str] | None = None, *,
+                 key: str) -> None:
+    """One image's result: the error, or what the model saw beside one panel per head."""
+    with st.container(border=True):
+        if item.error:
+            st.error(item.error)
+            return
+        left, right = st.columns([1.3, max(len(tasks), 1) * 2], vertical_alignment="top")
+        with left:
+            h, w, c = item.model_input.shape
+            st.image(views.to_display(item.model_input), caption=f"{item.input}", width="stretch")
+            st.caption(f"as the model saw it: {w}×{h} {'grey' if c == 1 else 'RGB'}"
+                       + (f" (from {item.original})" if item.original else ""))
+        with right:
+            head_panels(tasks, item.outputs, context, truth, key=key)
+
+
+def timing(seconds: float, what: str, model_id: str) -> None:
+    st.caption(f"{what} in {seconds * 1000:.1f} ms (decoding, preprocessing and the model) · model `{model_id}`")

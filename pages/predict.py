@@ -1,0 +1,176 @@
+"""Predict: every head's answer for your input, side by side.
+
+Image presets: upload files, pick a sample of the model's test split, or take a photo. Tabular presets:
+one widget per feature (live prediction) or a CSV for a batch with a downloadable result.
+"""
+
+import streamlit as st
+
+from mtl_core import views
+from pages import _ui as ui
+
+ui.page_setup("predict")
+preset = ui.current_preset()
+st.title("Predict")
+st.caption(f"{preset.title} · `{preset.name}` · heads: " + ", ".join(f"{t.name} ({t.kind})" for t in preset.tasks))
+
+model = ui.model_picker(preset, key=f"predict-model-{preset.name}")
+if model is None:
+    st.stop()
+
+predictor = context = None
+with ui.guard("loading the model"):
+    predictor = ui.predictor_for(model)
+    context = ui.context_for(model)
+if predictor is None:
+    st.stop()
+tasks = predictor.tasks
+
+
+def show_images(sources: list, names: list[str], key: str, truth: dict | None = None) -> None:
+    with ui.guard("the prediction"):
+        items, seconds = views.predict_images(predictor, sources, names)
+        for i, item in enumerate(items):
+            ui.image_result(item, tasks, context, truth, key=f"{key}-{i}")
+        ok = sum(item.error is None for item in items)
+        ui.timing(seconds, f"{ok} of {len(items)} image{'s' if len(items) != 1 else ''} predicted", model.id)
+
+
+def image_page() -> None:
+    # The gallery (it reads the test split) and the camera (it asks for permission) run only once their
+    # tab is opened (on_change="rerun"); the uploader always runs, so its files survive a tab switch.
+    upload, samples, camera = st.tabs(["Upload images", "Samples from the test split", "Camera"],
+                                      key="predict-tabs-image", on_change="rerun")
+    with upload:
+        files = st.file_uploader("Images (png, jpg, webp, bmp, gif: the first frame; any size and colour mode)",
+                                 type=list(views.IMAGE_TYPES), accept_multiple_files=True,
+                                 key=f"upload-{preset.name}")
+        if files:
+            show_images([f.getvalue() for f in files], [f.name for f in files], "upload")
+        else:
+            st.caption("Each file gets its own row: the picture as the model saw it, then one panel per head. "
+                       "No file at hand? Pick a sample of the test split in the next tab.")
+    if samples.open:
+        with samples:
+            sample_gallery()
+    if camera.open:
+        with camera:
+            shot = st.camera_input("Take a photo (your browser asks for permission first)",
+                                   key=f"camera-{preset.name}")
+            if shot is not None:
+                show_images([shot.getvalue()], ["camera photo"], "camera")
+
+
+def sample_gallery() -> None:
+    seed_key = f"gallery-seed-{model.id}"
+    seed = st.session_state.get(seed_key, 0)
+    if not views.data_available(preset, model.card["config"].get("data")):
+        st.info("The samples come from this model's test split, whose data is not on this machine. Ways to get "
+                "it:\n\n" + "\n".join(views.how_to_get_data(preset)))
+        return
+    with ui.guard("the sample gallery"):
+        gallery = ui.gallery(model, 12, seed)
+        chosen_key = f"gallery-pick-{model.id}"
+        st.caption("Examples of this model's own test split (it never trained on them), with their true labels. "
+                   "Pick one to see what every head says.")
+        columns = st.columns(6)
+        for i, sample in enumerate(gallery):
+            with columns[i % 6]:
+                st.image(sample.image, width="stretch")
+                if st.button(f"#{sample.index}", key=f"pick-{model.id}-{i}", width="stretch",
+                             help="Predict this sample"):
+                    st.session_state[chosen_key] = i
+                st.caption("  \n".join(f"{h}: {v}" for h, v in sample.labels.items()))
+        if st.button("Other samples", key=f"reshuffle-{model.id}", icon=":material/shuffle:"):
+            st.session_state[seed_key] = seed + 1
+            st.session_state.pop(chosen_key, None)
+            st.rerun()
+        pick = st.session_state.get(chosen_key)
+        if pick is not None and pick < len(gallery):
+            sample = gallery[pick]
+            st.markdown(f"**Test sample #{sample.index}**")
+            show_images([sample.x], [f"test sample #{sample.index}"], "sample", truth=sample.labels)
+
+
+def table_page() -> None:
+    form, batch = st.tabs(["One row", "Batch (CSV)"])
+    with form:
+        row_form()
+    with batch:
+        csv_batch()
+
+
+def row_form() -> None:
+    st.caption("One widget per feature; defaults are the training mean (numbers) and the most frequent "
+               "category. The prediction follows every change.")
+    row = {}
+    with st.container(border=True):
+        columns = st.columns(3)
+        for i, spec in enumerate(context.features):
+            with columns[i % 3]:
+                key = f"feature-{model.id}-{spec.name}"
+                if spec.kind == "numeric":
+                    row[spec.name] = st.number_input(spec.name, min_value=spec.low, max_value=spec.high,
+                                                     value=spec.default, step=spec.step, key=key, help=spec.help)
+                else:
+                    row[spec.name] = st.selectbox(spec.name, spec.options, index=spec.options.index(spec.default)
+                                                  if spec.default in spec.options else 0, key=key, help=spec.help)
+    with ui.guard("the prediction"):
+        result, seconds = views.predict_row(predictor, row)
+        if result.error:
+            st.error(result.error)
+            return
+        for warning in result.warnings:
+            st.warning(warning)
+        ui.head_panels(tasks, result.outputs, context, key="row")
+        with st.expander("What the model saw (encoded row)"):
+            st.dataframe(views.encoded_table(model.card, row, result.model_input), hide_index=True)
+        ui.timing(seconds, "1 row predicted", model.id)
+
+
+def csv_batch() -> None:
+    feature_names = ", ".join(f.name for f in context.features)
+    st.caption(f"A CSV with the columns {feature_names} (others are ignored). One result row per input row; "
+               "a bad row gets its error in the `error` column and the others still get predictions.")
+    if context.example_csv:
+        st.download_button("Example CSV", context.example_csv, file_name=f"{preset.name}-example.csv",
+                           mime="text/csv", icon=":material/download:", key=f"example-{model.id}")
+    upload = st.file_uploader("CSV file", type=["csv", "txt", "tsv"], key=f"csv-{preset.name}")
+    if upload is None:
+        return
+    with ui.guard("the batch prediction"):
+        result = views.predict_csv(predictor, upload.getvalue(), upload.name)
+        if result.error:
+            st.error(result.error)
+            return
+        n = len(result.items)
+        st.markdown(f"**{n - result.failed} of {n} rows predicted**"
+                    + (f", {result.failed} failed" if result.failed else "")
+                    + (f", {result.warned} with warnings" if result.warned else ""))
+        bad = [i for i in result.items if i.error]
+        for item in bad[:10]:
+            st.error(item.error)
+        if len(bad) > 10:
+            st.error(f"… and {len(bad) - 10} more rows failed: see the error column")
+        warned = [i for i in result.items if i.warnings]
+        for item in warned[:5]:
+            st.warning(f"{item.input}: " + "; ".join(item.warnings))
+        if len(warned) > 5:
+            st.warning(f"… and {len(warned) - 5} more rows with warnings: see the warnings column")
+        st.download_button("Download the predictions (CSV)", result.csv(),
+                           file_name=f"{upload.name.rsplit('.', 1)[0]}-predictions.csv", mime="text/csv",
+                           icon=":material/download:", type="primary", key=f"result-{model.id}")
+        st.dataframe(result.table, hide_index=True, column_order=result.display_order())
+        ui.timing(result.seconds, f"{n} rows", model.id)
+        good = [i for i, item in enumerate(result.items) if item.outputs]
+        if good:
+            pick = st.selectbox("Every head for one row", good, key=f"inspect-{model.id}",
+                                format_func=lambda i: result.items[i].input)
+            ui.head_panels(tasks, result.items[pick].outputs, context, key="batch")
+
+
+with ui.guard("this page"):
+    if predictor.input_kind == "image":
+        image_page()
+    else:
+        table_page()

@@ -1,0 +1,59 @@
+"""The app in a real browser: `streamlit run app.py` and Debian's Chromium (see conftest.py). Opening the
+Predict page directly (a deep link as the first request of the server), choosing a preset in the sidebar
+and uploading a real image shows one panel per head; a CSV of customers gives a result table."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from _browser import choose_preset, count_at_least, wait_idle
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/_images.py
+from _images import save_png, shapes  # noqa: E402
+
+
+def test_predict_page_shows_every_head_for_an_uploaded_image(app_url, page, tmp_path):
+    x, y = shapes(n=1, seed=123)
+    image = save_png(x[0], tmp_path / "circle.png")
+    page.goto(f"{app_url}/predict")
+    page.get_by_role("heading", name="Predict").wait_for()
+    wait_idle(page)
+    choose_preset(page, "shapes-3head")
+
+    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(image))
+    count_at_least(page, "stMetric", 3)
+    count_at_least(page, "stPlotlyChart", 3)  # one figure in each head's panel (plotly.js draws them late)
+    wait_idle(page)
+
+    labels = [m.inner_text().splitlines()[0].strip() for m in page.get_by_test_id("stMetricLabel").all()]
+    assert labels == ["shape", "orientation", "intensity"]
+    values = [v.inner_text().strip() for v in page.get_by_test_id("stMetricValue").all()]
+    assert values[0] == "circle" and values[1] == f"{y[0, 1] * 360 / 32:g}°"
+    assert page.get_by_test_id("stPlotlyChart").count() == 3
+    assert page.get_by_text("as the model saw it: 32×32 grey").is_visible()
+    assert page.get_by_test_id("stException").count() == 0
+
+
+def test_predict_page_csv_batch_in_the_browser(app_url, page, tmp_path):
+    from mtl_core.data.customers import write_customers_csv
+
+    csv = write_customers_csv(tmp_path / "customers.csv", n=8, seed=3)
+    page.goto(f"{app_url}/predict")
+    page.get_by_role("heading", name="Predict").wait_for()
+    wait_idle(page)
+    choose_preset(page, "churn-spend")
+    page.get_by_role("tab", name="Batch (CSV)").click()
+
+    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(csv))
+    page.get_by_text("8 of 8 rows predicted").wait_for()
+    wait_idle(page)
+
+    assert page.get_by_role("button", name="Download the predictions (CSV)").is_visible()
+    assert page.get_by_test_id("stException").count() == 0
+    assert page.get_by_test_id("stAlertContentError").count() == 0
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-v"]))
