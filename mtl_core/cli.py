@@ -272,6 +272,57 @@ def cmd_models(args) -> int:
     return 0
 
 
+def _job_row(job, log: bool = False) -> dict:
+    from mtl_core.jobs import progress, tail_log
+
+    row = {**job.to_dict(), "progress": progress(job)}
+    if log:
+        row["log"] = tail_log(job)
+    else:  # a listing stays short: the loss weights, not the whole config
+        row["loss_weights"] = row.pop("config").get("loss_weights")
+    return row
+
+
+def _job_line(job) -> str:
+    from mtl_core.jobs import progress
+
+    p = progress(job)
+    state = {"queued": f"queued #{job.position}",
+             "running": f"running {p['fraction']:.0%} (epoch {p['epoch']}/{p['epochs']})"}.get(job.state, job.state)
+    return f"{job.id}  {job.preset:<22} {state:<30} {job.model or job.error or ''}"
+
+
+def cmd_jobs(args) -> int:
+    """Background trainings (mtl_core.jobs): one at a time per machine, first come first served."""
+    from mtl_core.jobs import JobQueue
+
+    queue = JobQueue()
+    action = args.jobs_command or "list"
+    if action == "submit":
+        rest = [a for a in args.train_args if a != "--"]
+        args.json = args.json or "--json" in rest  # `jobs submit P --epochs 3 --json` reads naturally too
+        job = queue.submit(["--preset", args.preset, *rest])  # checked like `train`; nothing queued when wrong
+        queue.advance()
+        job = queue.get(job.id)
+        where = f" (#{job.position} in the queue)" if job.state == "queued" else ""
+        _emit(args, {"job": _job_row(job)}, f"job {job.id}: {job.state}{where}")
+        return 0
+    if action == "cancel":
+        job = queue.cancel(args.id)
+        _emit(args, {"job": _job_row(job)}, f"job {job.id}: {job.state}")
+        return 0
+    queue.advance()  # notice finished or dead trainings, start the next one
+    if action == "show":
+        job = queue.get(args.id)
+        row = _job_row(job, log=True)
+        _emit(args, {"job": row}, "\n".join([_job_line(job), *row["log"]]))  # the log starts with the command
+        return 0
+    jobs = queue.list()
+    _emit(args, {"jobs": [_job_row(j) for j in jobs]}, "\n".join(map(_job_line, jobs))
+          or "no jobs yet: python -m mtl_core jobs submit PRESET [options of train]")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m mtl_core", description="Multi-Task Studio from the command line.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -322,6 +373,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="every model: shipped and stored")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("jobs", help="background trainings: list (default), submit, show, cancel")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_jobs)
+    jobs = p.add_subparsers(dest="jobs_command", parser_class=_Parser)
+    q = jobs.add_parser("submit", help="queue a training: jobs submit PRESET [options of train]")
+    q.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
+    q.add_argument("preset")
+    q.add_argument("train_args", nargs=argparse.REMAINDER, help="any options of `train` (--epochs 3 ...)")
+    for name, text in (("show", "a job's state, progress and last log lines"), ("cancel", "cancel a job")):
+        q = jobs.add_parser(name, help=text)
+        q.add_argument("id")
+        q.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     return parser
 
 

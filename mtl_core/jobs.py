@@ -189,7 +189,7 @@ def _alive(pid: int | None, marker: str) -> bool:
         return False
     proc = _SPAWNED.get(pid)
     if proc is not None and proc.poll() is not None:
-        del _SPAWNED[pid]
+        _SPAWNED.pop(pid, None)
         return False
     try:
         os.kill(pid, 0)
@@ -338,6 +338,8 @@ def _outcome(job: Job, returncode: int | None) -> None:
         job.error = f"the training process was killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
     elif errors:
         job.error = errors[-1][len("error: "):]
+    elif returncode == 0:
+        job.error = "the training process exited without printing its result"
     else:
         job.error = f"the training process exited with code {returncode}" + (f": {lines[-1]}" if lines else "")
     job.state, job.log_tail = "failed", lines
