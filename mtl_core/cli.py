@@ -334,7 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (or return the stored one of the same config)")
     p.add_argument("--preset", required=True)
     p.add_argument("--loss-weights", help="head=weight,... (defaults: the preset's)")
-    p.add_argument("--weighting", default=None, help="loss-weighting method (static)")
+    p.add_argument("--weighting", default=None, help="loss-weighting method: static (default), uncertainty, "
+                   "gradnorm, dwa, rlw or pcgrad; the --loss-weights multiply the adaptive weights")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)

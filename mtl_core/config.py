@@ -13,7 +13,8 @@ from mtl_core.presets.base import Preset
 # Bumped when the meaning of a config changes (e.g. a layer-plan step builds different layers),
 # so models trained by older code get new ids instead of being mistaken for current ones.
 ENGINE_VERSION = 2
-WEIGHTING_METHODS = ("static",)  # grows with mtl_core.weighting (issue 5)
+# the methods of mtl_core.weighting (issue 5); kept here as names so validating a config imports no TensorFlow
+WEIGHTING_METHODS = ("static", "uncertainty", "gradnorm", "dwa", "rlw", "pcgrad")
 LIMITS = {"epochs": (1, 1000), "batch_size": (1, 8192)}
 
 

@@ -100,6 +100,8 @@ class Trainer:
         self.spec = ModelSpec.from_dict(config.model)
         self.heads = [h.task for h in self.spec.heads]
         self.tasks = {name: preset.task(name) for name in self.heads}
+        self.weighting = None  # the adaptive method (mtl_core.weighting) when config.weighting != "static"
+        self.loss_weight_history: dict[str, list[float]] = {}
 
     def emit(self, event: dict) -> None:
         for subscriber in self.subscribers:
@@ -121,6 +123,23 @@ class Trainer:
         model.compile(optimizer=optimizer, loss=losses,
                       loss_weights=dict(self.config.loss_weights), metrics=metrics,
                       steps_per_execution=self.steps_per_execution)
+
+    def _adaptive(self, model, keras, target_scale: dict):
+        """The functional model trained through an adaptive weighting method (config.weighting): the same
+        layers, losses, metrics and compile as static training, with a train step that asks the method."""
+        from mtl_core.models.layers import ScaledMSE
+        from mtl_core.weighting import get_method
+        from mtl_core.weighting.model import AdaptiveModel
+
+        method = get_method(self.config.weighting)(self.heads, dict(self.config.loss_weights), seed=self.config.seed,
+                                                   **self.config.extra.get("weighting_options", {}))
+        outputs = dict(zip(model.output_names, model.outputs, strict=True))
+        adaptive = AdaptiveModel(model.input, outputs, name=model.name)
+        losses = {n: ScaledMSE(target_scale[n][1]) if n in target_scale else t.loss for n, t in self.tasks.items()}
+        adaptive.setup(method, losses, lambda: keras.optimizers.Adam(learning_rate=self.config.lr))
+        self._compile(adaptive, keras, target_scale)
+        self.weighting = method
+        return adaptive
 
     def _callbacks(self, keras, n_batches: int):
         cfg = self.config
@@ -145,8 +164,13 @@ class Trainer:
             def on_epoch_end(self, epoch, logs=None):
                 grouped = group_logs(logs or {}, trainer.heads)
                 lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+                extra = {}
+                if trainer.weighting is not None:  # the epoch's mean effective weights (static x adaptive)
+                    extra["loss_weights"] = trainer.weighting.end_epoch()
+                    for head, w in extra["loss_weights"].items():
+                        trainer.loss_weight_history.setdefault(head, []).append(w)
                 trainer.emit({"event": "epoch", "epoch": epoch + 1, "epochs": cfg.epochs, "lr": lr,
-                              "seconds": round(time.perf_counter() - self.t0, 3), **grouped})
+                              "seconds": round(time.perf_counter() - self.t0, 3), **grouped, **extra})
 
         events = Events()
         return [
@@ -224,7 +248,11 @@ class Trainer:
             model = build_model(spec, self.tasks, mean, std, target_scale)
         finally:
             keras.config.set_dtype_policy(previous_policy)
-        self._compile(model, keras, target_scale)
+        net = model  # the functional model; an adaptive method trains it through a subclass sharing its layers
+        if cfg.weighting == "static":
+            self._compile(model, keras, target_scale)
+        else:
+            model = self._adaptive(model, keras, target_scale)
         train_ds, val_ds = self._datasets(tf, x, labels, weights, split)
         n_batches = int(np.ceil(len(split.train) / cfg.batch_size))
         self.emit({"event": "start", "preset": self.preset.name, "epochs": cfg.epochs, "batches": n_batches,
@@ -237,7 +265,7 @@ class Trainer:
 
         # The stored model is float32 whatever the training precision: it runs on any machine.
         inference = build_model(spec, self.tasks, mean, std, target_scale)
-        inference.set_weights(model.get_weights())
+        inference.set_weights(net.get_weights())
         metrics = {}
         for part in ("val", "test"):
             idx = getattr(split, part)
@@ -265,7 +293,8 @@ class Trainer:
             "target_scale": target_scale,
             "data": {"source": data.source, "fingerprint": data.fingerprint, "sizes": split.sizes()},
             "metrics": metrics,
-            "history": normalise_history(history.history, self.heads),
+            "history": normalise_history(history.history, self.heads)
+            | ({"loss_weights": self.loss_weight_history} if self.weighting is not None else {}),
             "training": {"device": dev, "precision": precision, "seconds": round(seconds, 2),
                          "epochs_run": epochs_run,
                          "examples_per_second": round(len(split.train) * epochs_run / seconds, 1)},

@@ -1,0 +1,77 @@
+"""The one small interface every weighting method implements (cf. LibMTL's ``AbsWeighting``).
+
+A method sees the per-head losses of a training step as one float32 vector (heads in a fixed order)
+and returns the total loss to differentiate. Everything runs inside Keras's compiled train step,
+so state lives in ``keras.Variable``s created in ``__init__``; ``end_epoch`` runs in Python between
+epochs (DWA updates its weights there) and returns the epoch's mean effective weights for the history.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+class Weighting:
+    """Base: the weighted sum ``sum_i static_i * adaptive_i * L_i``; subclasses override ``adaptive``
+    (weights per step) or ``total`` (a different combined loss, e.g. uncertainty weighting)."""
+
+    name = "base"
+    per_task_gradients = False  # True: the method combines per-head gradients itself (``gradients``)
+
+    def __init__(self, heads: list[str], static_weights: dict[str, float], seed: int = 0, **options):
+        self.heads = list(heads)
+        self.k = len(self.heads)
+        self.seed = int(seed)
+        self.options = options
+        self.static = ops.convert_to_tensor([float(static_weights.get(h, 1.0)) for h in self.heads], "float32")
+        # sums of the effective weights and of the raw losses over the steps of the current epoch
+        self._weight_sum = keras.Variable(ops.zeros((self.k,)), trainable=False, name="weight_sum")
+        self._loss_sum = keras.Variable(ops.zeros((self.k,)), trainable=False, name="loss_sum")
+        self._steps = keras.Variable(0.0, trainable=False, name="steps")
+
+    @property
+    def trainable_variables(self) -> list:
+        """Variables the method learns along with the model (none for most methods)."""
+        return []
+
+    def adaptive(self, losses):
+        """Adaptive weights (K,) for this step; equal weights by default."""
+        return ops.ones((self.k,), "float32")
+
+    def effective(self, losses):
+        return self.static * ops.stop_gradient(self.adaptive(losses))
+
+    def total(self, losses, weights):
+        """The loss to differentiate, given the step's effective weights."""
+        return ops.sum(weights * losses)
+
+    def __call__(self, losses):
+        """Per-head losses (K,) -> total loss; records weights and losses for the epoch."""
+        losses = ops.cast(losses, "float32")
+        weights = self.effective(losses)
+        self._weight_sum.assign_add(weights)
+        self._loss_sum.assign_add(ops.stop_gradient(losses))
+        self._steps.assign_add(1.0)
+        return self.total(losses, weights)
+
+    def bind(self, model) -> None:
+        """Called once with the model being trained (GradNorm picks its shared weights here)."""
+
+    def after_step(self) -> None:
+        """Called after each optimizer step (GradNorm renormalises its weights here)."""
+
+    def gradients(self, tape, losses, variables):
+        """Per-task-gradient methods (PCGrad): the update's gradients from a persistent tape, given the
+        heads' statically weighted losses (a list of scalars computed inside the tape)."""
+        raise NotImplementedError
+
+    def end_epoch(self) -> dict[str, float]:
+        """Mean effective weights of the epoch per head; resets the epoch's sums."""
+        steps = max(float(self._steps.numpy()), 1.0)
+        weights = self._weight_sum.numpy() / steps
+        self.epoch_losses = self._loss_sum.numpy() / steps
+        self._weight_sum.assign(ops.zeros((self.k,)))
+        self._loss_sum.assign(ops.zeros((self.k,)))
+        self._steps.assign(0.0)
+        return {h: float(w) for h, w in zip(self.heads, weights, strict=True)}

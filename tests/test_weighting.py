@@ -1,0 +1,202 @@
+"""Loss-weighting methods (mtl_core/weighting): each method's formula on hand-made losses, the registry,
+and one tiny real training per adaptive method that stores a loadable model and its per-epoch weights."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mtl_core.config import WEIGHTING_METHODS, make_config
+from mtl_core.errors import UserError
+from mtl_core.presets import get_preset
+from mtl_core.store import ModelStore
+
+PRESET = get_preset("shapes-3head")
+HEADS = ["shape", "orientation", "intensity"]
+STATIC = {"shape": 1.0, "orientation": 1.5, "intensity": 0.3}
+
+
+def test_registry_holds_every_configurable_method():
+    from mtl_core.weighting import get_method, methods
+
+    assert set(WEIGHTING_METHODS) <= set(methods())
+    for name in WEIGHTING_METHODS:
+        assert get_method(name).name == name
+    with pytest.raises(KeyError):
+        get_method("nope")
+
+
+def test_make_config_refuses_an_unknown_method():
+    with pytest.raises(UserError, match="--weighting: unknown method 'magic'"):
+        make_config(PRESET, weighting="magic")
+    assert make_config(PRESET, weighting="dwa").weighting == "dwa"
+
+
+# -- formulas on hand-made losses ---------------------------------------------------------------------------
+
+
+def test_static_is_the_configured_weighted_sum():
+    from mtl_core.weighting.static import Static
+
+    method = Static(HEADS, STATIC)
+    total = float(method(np.array([2.0, 1.0, 4.0], "float32")))
+    assert total == pytest.approx(1.0 * 2 + 1.5 * 1 + 0.3 * 4)
+    assert method.end_epoch() == pytest.approx(STATIC)
+
+
+def test_dwa_equal_weights_for_the_first_two_epochs_then_its_formula():
+    from mtl_core.weighting.dwa import dwa_weights
+
+    assert dwa_weights([], k=3) == [1.0, 1.0, 1.0]
+    assert dwa_weights([[1.0, 2.0, 3.0]]) == [1.0, 1.0, 1.0]
+    history = [[1.0, 2.0, 3.0], [0.5, 2.0, 3.3], [0.4, 1.0, 3.3]]
+    r = [0.4 / 0.5, 1.0 / 2.0, 3.3 / 3.3]  # L(t-1) / L(t-2)
+    e = [math.exp(x / 2.0) for x in r]
+    expected = [3 * x / sum(e) for x in e]
+    got = dwa_weights(history, temperature=2.0)
+    assert got == pytest.approx(expected)
+    assert sum(got) == pytest.approx(3.0)
+    assert got[2] > got[0] > got[1]  # the head whose loss fell least gets the most weight
+
+
+def test_dwa_method_updates_between_epochs_and_multiplies_static_weights():
+    from mtl_core.weighting.dwa import DWA, dwa_weights
+
+    method = DWA(HEADS, STATIC)
+    epochs = [[[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]], [[0.5, 2.0, 3.0], [0.5, 2.0, 3.0]], [[0.5, 1.0, 3.0]]]
+    recorded = []
+    for steps in epochs:
+        for losses in steps:
+            method(np.array(losses, "float32"))
+        recorded.append(method.end_epoch())
+    assert recorded[0] == pytest.approx(STATIC) and recorded[1] == pytest.approx(STATIC)
+    adaptive = dwa_weights([[1.0, 2.0, 3.0], [0.5, 2.0, 3.0]])
+    assert recorded[2] == pytest.approx({h: STATIC[h] * a for h, a in zip(HEADS, adaptive, strict=True)}, rel=1e-5)
+
+
+def test_uncertainty_loss_and_its_gradient_with_respect_to_log_variances():
+    import tensorflow as tf
+
+    from mtl_core.weighting.uncertainty import Uncertainty, uncertainty_loss
+
+    losses = tf.constant([2.0, 0.5, 1.0])
+    s = tf.Variable([0.0, 1.0, -0.5])
+    with tf.GradientTape() as tape:
+        total = uncertainty_loss(losses, s)
+    expected = sum(math.exp(-si) * li + si for li, si in zip([2.0, 0.5, 1.0], [0.0, 1.0, -0.5], strict=True))
+    assert float(total) == pytest.approx(expected, rel=1e-6)
+    grad = tape.gradient(total, s).numpy()  # d/ds_i = 1 - exp(-s_i) L_i
+    assert grad == pytest.approx([1 - 2.0, 1 - math.exp(-1.0) * 0.5, 1 - math.exp(0.5) * 1.0], rel=1e-5)
+
+    # at the optimum exp(s_i) = L_i: a noisier (larger-loss) task ends with a smaller weight exp(-s_i)
+    method = Uncertainty(HEADS, {h: 1.0 for h in HEADS})
+    var = method.trainable_variables[0]
+    for _ in range(300):
+        with tf.GradientTape() as tape:
+            total = method(np.array([0.2, 1.0, 4.0], "float32"))
+        var.assign_sub(0.1 * tape.gradient(total, var))
+    weights = method.end_epoch()
+    assert weights["shape"] > weights["orientation"] > weights["intensity"]
+    assert np.exp(var.numpy()) == pytest.approx([0.2, 1.0, 4.0], rel=0.05)
+
+
+def test_rlw_weights_positive_sum_to_k_and_reproducible_by_seed():
+    from mtl_core.weighting.rlw import RLW, rlw_weights
+
+    a = rlw_weights(0, 1, 3).numpy()
+    assert (a > 0).all() and a.sum() == pytest.approx(3.0, rel=1e-6)
+    assert rlw_weights(0, 1, 3).numpy() == pytest.approx(a)  # deterministic by (seed, step)
+    assert not np.allclose(rlw_weights(1, 1, 3).numpy(), a)  # another seed, other weights
+    assert not np.allclose(rlw_weights(0, 2, 3).numpy(), a)  # another step, other weights
+
+    def run(seed):
+        method = RLW(HEADS, {h: 1.0 for h in HEADS}, seed=seed)
+        return [float(method(np.ones(3, "float32"))) for _ in range(3)], method
+
+    totals, method = run(7)
+    assert all(t == pytest.approx(3.0, rel=1e-5) for t in totals)  # unit losses: total = sum of weights = K
+    assert run(7)[1].end_epoch() == pytest.approx(method.end_epoch())
+
+
+# -- one tiny real training per adaptive method ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", [m for m in WEIGHTING_METHODS if m != "static"])
+def test_training_with_an_adaptive_method_stores_a_loadable_model_and_its_weights(method, tmp_path):
+    from mtl_core.inference import Predictor
+    from mtl_core.training import train
+
+    store = ModelStore(root=tmp_path / "models", shipped=None)
+    config = make_config(PRESET, data={"source": "generated", "n": 200, "noise": 0.3, "seed": 0},
+                         epochs=2, batch_size=32, weighting=method)
+    events: list[dict] = []
+    model_id, card, cached = train("shapes-3head", config, store=store, subscribers=[events.append])
+    assert not cached and card["config"]["weighting"] == method
+    weights = card["history"]["loss_weights"]
+    assert set(weights) == set(HEADS)
+    epochs_run = card["training"]["epochs_run"]
+    assert all(len(v) == epochs_run and all(w > 0 and math.isfinite(w) for w in v) for v in weights.values())
+    epoch_events = [e for e in events if e["event"] == "epoch"]
+    assert [e["loss_weights"] for e in epoch_events] == [{h: weights[h][i] for h in HEADS} for i in range(epochs_run)]
+    for split in ("train", "val"):
+        assert all(math.isfinite(x) for x in card["history"][split]["loss"])
+    if method == "dwa":  # equal adaptive weights in the first two epochs: the static weights
+        assert {h: v[0] for h, v in weights.items()} == pytest.approx(STATIC)
+
+    found = store.find(model_id)
+    predictor = Predictor([found])
+    x = np.random.default_rng(0).random((3, 32, 32, 1)).astype("float32")
+    out = predictor.predict_arrays(x)
+    assert set(out) == set(HEADS) and all(np.isfinite(v).all() for v in out.values())
+
+
+def test_method_variables_stay_out_of_the_model_weights():
+    """The learned log-variances are not model weights: the float32 inference copy takes get_weights() as is."""
+    import keras
+
+    from mtl_core.models.builder import build_model
+    from mtl_core.models.spec import ModelSpec
+    from mtl_core.weighting.model import AdaptiveModel
+    from mtl_core.weighting.uncertainty import Uncertainty
+
+    spec = ModelSpec.from_dict(PRESET.model.to_dict())
+    tasks = {h.task: PRESET.task(h.task) for h in spec.heads}
+    net = build_model(spec, tasks)
+    model = AdaptiveModel(net.input, dict(zip(net.output_names, net.outputs, strict=True)))
+    model.setup(Uncertainty(list(tasks), {}), {h: t.loss for h, t in tasks.items()}, keras.optimizers.Adam)
+    assert [w.path for w in model.weights] == [w.path for w in net.weights]
+    build_model(spec, tasks).set_weights(model.get_weights())
+
+
+def test_pcgrad_projects_conflicting_gradients_to_non_negative_inner_products():
+    import tensorflow as tf
+
+    from mtl_core.weighting.pcgrad import pcgrad_project
+
+    grads = tf.constant([[1.0, 0.0], [-1.0, 1.0]])  # g1 . g2 = -1: a conflict
+    projected = pcgrad_project(grads).numpy()
+    assert projected[0] @ grads.numpy()[1] >= -1e-6 and projected[1] @ grads.numpy()[0] >= -1e-6
+    assert projected[0] == pytest.approx([0.5, 0.5]) and projected[1] == pytest.approx([0.0, 1.0])
+    agreeing = tf.constant([[1.0, 0.0], [1.0, 1.0]])
+    assert pcgrad_project(agreeing).numpy() == pytest.approx(agreeing.numpy())  # no conflict, no change
+
+
+def test_gradnorm_moves_weights_toward_equal_gradient_norms():
+    import tensorflow as tf
+
+    from mtl_core.weighting.gradnorm import gradnorm_weight_gradient
+
+    norms = tf.constant([1.0, 4.0, 2.0])  # |grad_W L_i| of three heads training at the same rate
+    ratios = tf.ones(3)
+    w = tf.ones(3)
+    spread = float(tf.math.reduce_std(w * norms))
+    for _ in range(50):
+        w = w - 0.02 * gradnorm_weight_gradient(w, norms, ratios, alpha=1.5)
+        w = 3.0 * w / tf.reduce_sum(w)  # renormalised to sum K, as after every step
+    assert float(tf.math.reduce_std(w * norms)) < 0.2 * spread
+    assert float(w[0]) > float(w[2]) > float(w[1])  # the smallest gradient norm earns the largest weight
+    # a head that trains slower (larger loss ratio) gets a larger target norm, hence more weight
+    slow = gradnorm_weight_gradient(tf.ones(2), tf.constant([1.0, 1.0]), tf.constant([1.5, 0.5]), alpha=1.5)
+    assert float(slow[0]) < 0 < float(slow[1])
