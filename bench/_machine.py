@@ -5,15 +5,11 @@ import platform
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import tensorflow as tf
+
+    from mtl_core.device import cpu_name
+
+    cpu = cpu_name()
 
     gpus = tf.config.list_physical_devices("GPU")
     return (f"{cpu}, {os.cpu_count()} cores, {'GPU: ' + str(len(gpus)) if gpus else 'no GPU'}, "

@@ -19,14 +19,6 @@ from mtl_core.store import ModelStore, StoredModel, sha256_file
 from mtl_core.tasks import TaskSpec
 
 
-def _task_from_dict(d: dict) -> TaskSpec:
-    return TaskSpec(name=d["name"], kind=d["kind"], class_names=tuple(d.get("class_names", ())),
-                    unit=d.get("unit", ""), loss=d.get("loss", ""), metrics=tuple(d.get("metrics", ())),
-                    loss_weight=d.get("loss_weight", 1.0),
-                    value_range=tuple(d["value_range"]) if d.get("value_range") else None,
-                    description=d.get("description", ""))
-
-
 def head_output(task: TaskSpec, value) -> dict:
     """One head's output for one input, in the prediction-JSON form of DESIGN.md."""
     if task.kind == "multiclass":
@@ -76,7 +68,7 @@ class Predictor:
         self.preset = first["preset"]
         self.id = "+".join(m.id for m in self.members)
         self.card = first
-        self.tasks = [_task_from_dict(t) for t in first["tasks"]]
+        self.tasks = [TaskSpec.from_dict(t) for t in first["tasks"]]
         self.input_kind = first["input"]["kind"]
         self.input_shape = tuple(first["input"]["shape"])
         self._fns = []

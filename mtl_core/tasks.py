@@ -57,6 +57,15 @@ class TaskSpec:
         """(metric name, "max" or "min") used to monitor and compare this head."""
         return PRIMARY_METRIC[self.kind]
 
+    @classmethod
+    def from_dict(cls, d: dict) -> TaskSpec:
+        """The inverse of ``to_dict`` (a model card's ``tasks`` entries); unknown keys are ignored."""
+        return cls(name=d["name"], kind=d["kind"], class_names=tuple(d.get("class_names") or ()),
+                   unit=d.get("unit", ""), loss=d.get("loss", ""), metrics=tuple(d.get("metrics") or ()),
+                   loss_weight=d.get("loss_weight", 1.0),
+                   value_range=tuple(d["value_range"]) if d.get("value_range") else None,
+                   description=d.get("description", ""))
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,

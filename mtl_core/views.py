@@ -37,15 +37,7 @@ REGRESSION_TOLERANCE = 0.1  # a regression prediction counts as right within 10%
 
 def card_tasks(card: dict) -> list[TaskSpec]:
     """The heads of a stored model, in its own order (the card may hold a subset of the preset's)."""
-    names = {f.name for f in dataclasses.fields(TaskSpec)} - {"extra"}
-    out = []
-    for d in card["tasks"]:
-        kw = {k: v for k, v in d.items() if k in names}
-        kw["class_names"] = tuple(kw.get("class_names") or ())
-        kw["metrics"] = tuple(kw.get("metrics") or ())
-        kw["value_range"] = tuple(kw["value_range"]) if kw.get("value_range") else None
-        out.append(TaskSpec(**kw))
-    return out
+    return [TaskSpec.from_dict(d) for d in card["tasks"]]
 
 
 def format_value(value: float, unit: str = "") -> str:
