@@ -159,11 +159,22 @@ def _build_config(args):
             ModelSpec.from_dict(spec.to_dict())
         except ValueError as exc:
             raise UserError(f"--link: {exc}") from None
+    if args.freeze is not None:
+        if not spec.pretrained_steps:
+            raise UserError(f"--freeze: {preset.name}'s backbone has no pretrained network to freeze")
+        if not 0.0 <= args.freeze <= 1.0:
+            raise UserError(f"--freeze: {args.freeze:g} is not a fraction in 0..1")
+        spec = spec.with_freeze(args.freeze)
+    weighting_options = {}
+    if args.gradnorm_alpha is not None:
+        if (args.weighting or "static") != "gradnorm":
+            raise UserError("--gradnorm-alpha: only for --weighting gradnorm")
+        weighting_options["alpha"] = args.gradnorm_alpha
     weights = parse_loss_weights(args.loss_weights) if args.loss_weights else variant.get("loss_weights")
     lr = args.lr if args.lr is not None else variant.get("lr")  # the user's flags win over the variant's
     config = make_config(preset, loss_weights=weights, data=data, model=spec.to_dict(), epochs=args.epochs,
                          batch_size=args.batch_size, lr=lr, seed=args.seed, limit=args.limit,
-                         weighting=args.weighting, monitor=args.monitor)
+                         weighting=args.weighting, monitor=args.monitor, weighting_options=weighting_options)
     return preset, config
 
 
@@ -172,7 +183,14 @@ def cmd_train(args) -> int:
     from mtl_core.training import train
 
     preset, config = _build_config(args)  # every flag is checked before the slow TensorFlow import
+    if args.device == "cpu":  # hide the GPUs before TensorFlow sees them
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
     _quiet_tensorflow()
+    if args.device == "gpu":
+        import tensorflow as tf
+
+        if not tf.config.list_physical_devices("GPU"):
+            raise UserError("--device gpu: TensorFlow sees no GPU on this machine (use auto or cpu)")
     subscribers = [ProgressBar()]
     if args.events:
         subscribers.append(EventFile(args.events))
@@ -349,6 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--detach", help="head=1|0,...: put a head behind a stop-gradient, or not")
     p.add_argument("--link", help="head=src+src,...: heads whose features a head takes ('head=' for none)")
     p.add_argument("--monitor", help="head whose validation metric drives early stopping, or 'loss' (default)")
+    p.add_argument("--gradnorm-alpha", type=float, help="GradNorm's restoring-force strength alpha (default 1.5)")
+    p.add_argument("--freeze", type=float, help="fraction (0..1) of a pretrained backbone's layers kept frozen")
+    p.add_argument("--device", default="auto", choices=["auto", "gpu", "cpu"],
+                   help="auto: every GPU TensorFlow sees (several: MirroredStrategy), else the CPU")
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
     p.add_argument("--seeds", help="train a seed ensemble: comma-separated seeds")
     p.add_argument("--keep", help="ensemble filter: head=threshold,... on validation metrics")

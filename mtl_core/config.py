@@ -110,6 +110,11 @@ def make_config(preset: Preset, *, loss_weights: dict[str, float] | None = None,
     if overrides.get("weighting", "static") not in WEIGHTING_METHODS:
         raise UserError(f"--weighting: unknown method {overrides['weighting']!r} "
                         f"(known: {', '.join(WEIGHTING_METHODS)})")
+    options = overrides.pop("weighting_options", None) or {}
+    if "alpha" in options and not 0 <= float(options["alpha"]) <= 10:
+        raise UserError(f"--gradnorm-alpha: {options['alpha']} is out of range (0..10)")
+    if options:
+        overrides["extra"] = {"weighting_options": {k: float(v) for k, v in options.items()}}
     defaults = preset.train
     base = TrainConfig(
         preset=preset.name, data=dict(data or preset.data_defaults), model=model, loss_weights=weights,

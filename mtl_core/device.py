@@ -54,3 +54,13 @@ def describe_device() -> dict:
         names = [tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus]
         return {"kind": "GPU", "count": len(gpus), "name": ", ".join(names)}
     return {"kind": "CPU", "count": 1, "name": f"{cpu_name()} ({os.cpu_count()} cores)"}
+
+
+def distribution_strategy(dev: dict):
+    """Several GPUs: ``tf.distribute.MirroredStrategy`` (one replica per GPU, the global batch split
+    between them); one GPU or the CPU: TensorFlow's default strategy."""
+    import tensorflow as tf
+
+    if dev.get("kind") == "GPU" and dev.get("count", 0) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()

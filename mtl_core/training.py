@@ -91,8 +91,9 @@ class Trainer:
     """
 
     def __init__(self, preset: Preset, config: TrainConfig, *, subscribers: list[Subscriber] = (),
-                 precision: str = "auto", steps_per_execution: int = 8):
+                 precision: str = "auto", steps_per_execution: int = 8, strategy=None):
         self.preset = preset
+        self.strategy = strategy  # a tf.distribute strategy; None: chosen from the devices (device.py)
         self.config = config
         self.subscribers = list(subscribers)
         self.precision = precision
@@ -242,17 +243,27 @@ class Trainer:
         x, spec, mean, std, preprocessing = self._inputs(data, split)
         labels, weights, target_scale = self._targets(data, split)
         keras.utils.set_random_seed(cfg.seed)
-        previous_policy = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(precision)
-        try:
-            model = build_model(spec, self.tasks, mean, std, target_scale)
-        finally:
-            keras.config.set_dtype_policy(previous_policy)
-        net = model  # the functional model; an adaptive method trains it through a subclass sharing its layers
-        if cfg.weighting == "static":
-            self._compile(model, keras, target_scale)
-        else:
-            model = self._adaptive(model, keras, target_scale)
+        strategy = self.strategy or device_mod.distribution_strategy(dev)
+        if cfg.weighting != "static" and strategy.num_replicas_in_sync > 1:
+            # The adaptive methods' train step keeps per-step state (weights, loss sums) that is not
+            # replica-aware yet: they train on one device, and the card says so.
+            strategy = tf.distribute.get_strategy()
+            dev = {**dev, "note": f"{cfg.weighting} weighting trains on one device (no MirroredStrategy yet)"}
+        dev = {**dev, "replicas": int(strategy.num_replicas_in_sync), "strategy": type(strategy).__name__.lstrip("_")}
+        if dev["replicas"] > 1:  # Keras's multi-step loop fails under MirroredStrategy (TF 2.21): one step per call
+            self.steps_per_execution = 1
+        with strategy.scope():  # variables (model, optimizer, adaptive weights) mirrored on every replica
+            previous_policy = keras.config.dtype_policy()
+            keras.config.set_dtype_policy(precision)
+            try:
+                model = build_model(spec, self.tasks, mean, std, target_scale)
+            finally:
+                keras.config.set_dtype_policy(previous_policy)
+            net = model  # the functional model; an adaptive method trains it through a subclass sharing its layers
+            if cfg.weighting == "static":
+                self._compile(model, keras, target_scale)
+            else:
+                model = self._adaptive(model, keras, target_scale)
         train_ds, val_ds = self._datasets(tf, x, labels, weights, split)
         n_batches = int(np.ceil(len(split.train) / cfg.batch_size))
         self.emit({"event": "start", "preset": self.preset.name, "epochs": cfg.epochs, "batches": n_batches,

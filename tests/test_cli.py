@@ -259,6 +259,14 @@ PRE_TF_ERRORS = {
     "zero epochs": (["train", "--preset", PRESET, "--epochs", "0"], ["--epochs", "out of range"]),
     "unknown model": (["predict", "--preset", PRESET, "--model", "doesnotexist", "x.png"], ["'doesnotexist'"]),
     "evaluate unknown model": (["evaluate", "--preset", PRESET, "--model", "doesnotexist"], ["'doesnotexist'"]),
+    "alpha without gradnorm": (["train", "--preset", PRESET, "--gradnorm-alpha", "1"],
+                               ["--gradnorm-alpha", "gradnorm"]),
+    "alpha out of range": (["train", "--preset", PRESET, "--weighting", "gradnorm", "--gradnorm-alpha", "-2"],
+                           ["--gradnorm-alpha", "out of range"]),
+    "freeze without a pretrained backbone": (["train", "--preset", PRESET, "--freeze", "0.5"],
+                                             ["--freeze", "no pretrained network"]),
+    "freeze out of range": (["train", "--preset", "cifar10-aqi", "--freeze", "1.5"], ["--freeze", "0..1"]),
+    "unknown device": (["train", "--preset", PRESET, "--device", "tpu"], ["--device", "invalid choice"]),
 }
 
 

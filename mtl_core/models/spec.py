@@ -89,6 +89,19 @@ class ModelSpec:
             heads.append(h)
         return replace(self, heads=tuple(heads))
 
+    @property
+    def pretrained_steps(self) -> list[str]:
+        """The backbone's ``app:`` steps (pretrained keras.applications networks), if any."""
+        return [s for s in self.backbone if s.split(":")[0] == "app"]
+
+    def with_freeze(self, fraction: float) -> ModelSpec:
+        """A copy whose pretrained backbone keeps its first ``fraction`` of layers frozen (0: train all)."""
+        if not self.pretrained_steps:
+            raise ValueError("the backbone has no pretrained network to freeze")
+        backbone = tuple(f"app:{s.split(':')[1]}:{fraction:g}" if s.split(":")[0] == "app" else s
+                         for s in self.backbone)
+        return replace(self, backbone=backbone)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
