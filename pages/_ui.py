@@ -134,9 +134,21 @@ def no_model_message(preset) -> None:
                f"store ($MTL_HOME/models) or in weights/.")
 
 
+CHOSEN_KEY = "studio-chosen-model"  # {preset: model id}: the model another page (Train, Trade-offs) opened
+
+
+def choose_model(preset_name: str, model_id: str) -> None:
+    """Make ``model_id`` the model every page's picker shows for ``preset_name`` (e.g. after a training,
+    or a point picked on the Trade-offs page)."""
+    st.session_state.setdefault(CHOSEN_KEY, {})[preset_name] = model_id
+    for key in [k for k in st.session_state if str(k).endswith(f"-model-{preset_name}")]:
+        del st.session_state[key]  # the pickers start again from the chosen model
+
+
 def model_picker(preset, key: str) -> StoredModel | None:
-    """A select box of the preset's models (default: the store's default, i.e. the newest stored model,
-    else the shipped one); None, with the way to get one, when there is none."""
+    """A select box of the preset's models (default: the model another page chose, else the store's
+    default, i.e. the newest stored model, else the shipped one); None, with the way to get one, when
+    there is none."""
     models = store().list(preset.name)
     if not models:
         no_model_message(preset)
@@ -144,7 +156,10 @@ def model_picker(preset, key: str) -> StoredModel | None:
     labels = {m.id: f"{m.id} · {m.source}{' · ' + m.card.get('created', '') if m.card.get('created') else ''}"
               for m in models}
     default = models[0].id  # ModelStore.default: newest stored model, else shipped
-    chosen = st.selectbox("Model", [m.id for m in models], index=0, key=key,
+    ids = [m.id for m in models]
+    chosen_id = st.session_state.get(CHOSEN_KEY, {}).get(preset.name)
+    index = ids.index(chosen_id) if chosen_id in ids else 0
+    chosen = st.selectbox("Model", ids, index=index, key=key,
                           format_func=lambda i: labels[i] + ("  (default)" if i == default else ""),
                           help="Newest model in the store first, then the shipped ones (weights/).")
     return next(m for m in models if m.id == chosen)
