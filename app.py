@@ -25,6 +25,8 @@ pages = [
     st.Page("pages/predict.py", title="Predict", icon=":material/online_prediction:"),
     st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
     st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
+    st.Page("pages/train.py", title="Train", icon=":material/fitness_center:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
 ]
 page = st.navigation(pages)
 st.session_state["studio-entry"] = True  # see pages/_ui.py: page_setup

@@ -187,3 +187,26 @@ def predicted_vs_actual(actual, predicted, *, unit: str = "", title: str | None 
     fig.update_xaxes(title=f"actual{suffix}")
     fig.update_yaxes(title=f"predicted{suffix}")
     return _compact(fig, 340, legend=True, title=title)
+
+
+def loss_weight_curves(weights: dict[str, list[float]], epochs: list[int], *, title: str | None = None) -> go.Figure:
+    """An adaptive method's effective loss weight of each head per epoch (static x adaptive, epoch mean)."""
+    fig = go.Figure()
+    for head, values in weights.items():
+        fig.add_trace(go.Scatter(x=epochs[:len(values)], y=values, mode=_mode(values), name=head))
+    fig.update_xaxes(title_text="epoch", **_epoch_ticks(epochs))
+    fig.update_yaxes(title_text="effective loss weight")
+    return _compact(fig, 260, legend=True, title=title or "loss weights per epoch")
+
+
+def overlaid_curves(series: dict[str, tuple[list[int], list[float]]], *, metric: str,
+                    title: str | None = None) -> go.Figure:
+    """Several models' curves of one metric on one axis: ``series`` maps a model's label to (epochs, values)."""
+    fig = go.Figure()
+    longest: list[int] = []
+    for label, (epochs, values) in series.items():
+        fig.add_trace(go.Scatter(x=epochs[:len(values)], y=values, mode=_mode(values), name=label))
+        longest = max(longest, epochs, key=len)
+    fig.update_xaxes(title_text="epoch", **_epoch_ticks(longest))
+    fig.update_yaxes(title_text=metric)
+    return _compact(fig, 300, legend=True, title=title)
