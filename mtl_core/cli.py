@@ -290,6 +290,40 @@ def cmd_models(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    """Train (or reuse) one model per loss-weight vector; their validation metrics, Pareto flags, hypervolume."""
+    from mtl_core import pareto
+    from mtl_core.progress import ProgressBar
+    from mtl_core.sweep import check_sweep, run_sweep
+
+    preset, config = _build_config(args)  # the train options, checked before TensorFlow is imported
+    heads = list(config.loss_weights)
+    check_sweep(args.points, args.method, heads)
+    vectors = pareto.weight_vectors(heads, args.points, args.method, seed=config.seed)
+    _quiet_tensorflow()
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # one retracing warning per trained point says nothing to the user
+
+    def on_point(i, row, cached):
+        what = "stored model reused" if cached else "trained"
+        weights = ", ".join(f"{h}={w:g}" for h, w in row["weights"].items())
+        print(f"point {i + 1}/{len(vectors)} ({weights}): {row['model']} {what}", file=sys.stderr, flush=True)
+
+    result = run_sweep(preset.name, config, vectors, subscribers=[ProgressBar()], precision=args.precision,
+                       on_point=on_point)
+    lines = []
+    for point in result["points"]:
+        weights = ", ".join(f"{h}={w:.3g}" for h, w in point["weights"].items())
+        shown = ", ".join(f"{h} {m} {v:.4f}" for h, values in point["metrics"].items() for m, v in values.items()
+                          if isinstance(v, float))
+        lines.append(f"{'*' if point['pareto'] else ' '} {point['model']}  [{weights}]  {shown}")
+    lines.append(f"hypervolume {result['hypervolume']:.4f} (reference: "
+                 + ", ".join(f"{h} {v:.3g}" for h, v in result["reference"].items()) + "); * Pareto-optimal")
+    _emit(args, result, "\n".join(lines))
+    return 0
+
+
 def _job_row(job, log: bool = False) -> dict:
     from mtl_core.jobs import progress, tail_log
 
@@ -378,6 +412,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", help="append progress events to this file as JSON lines")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
+
+    train_parser = p
+    p = sub.add_parser("sweep", help="train one model per loss-weight vector; the Pareto front of their metrics")
+    p.add_argument("--points", type=int, default=5, help="number of weight vectors (default 5)")
+    p.add_argument("--method", default="grid", help="grid (a regular simplex grid, default) or dirichlet "
+                   "(random, seeded by --seed)")
+    for action in train_parser._actions:  # every option of `train` that makes sense for each point
+        if action.dest not in ("help", "preset", "loss_weights", "seeds", "keep", "force", "events", "json",
+                               "conditioned"):
+            p._add_action(action)
+    p.add_argument("--preset", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sweep, loss_weights=None, seeds=None, keep=None, force=False, events=None,
+                   conditioned=False)
 
     p = sub.add_parser("evaluate", help="metrics of a model on its test split (or on --data-dir)")
     p.add_argument("--preset", required=True)
