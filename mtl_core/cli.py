@@ -324,6 +324,31 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_pull(args) -> int:
+    """A preset's model from the Hugging Face Hub: one commit, sha256 checked, loaded under safe_mode, stored."""
+    from mtl_core import hub
+
+    fetched = hub.fetch(args.preset, args.repo, args.revision)  # the network and the checks, without TensorFlow
+    _quiet_tensorflow()
+    result = hub.register(fetched)
+    what = "already in the store" if result.already else "stored"
+    cache = ", from the local Hugging Face cache" if result.offline else ""
+    _emit(args, result.to_dict(), f"model {result.model}: {what} ({result.repo}@{result.commit[:12]}{cache})\n"
+          f"use it: python -m mtl_core predict --preset {result.preset} --model {result.model} INPUT...")
+    return 0
+
+
+def cmd_push(args) -> int:
+    """A stored model to the Hub with a model card; the token comes from HF_TOKEN only (never a flag: shell
+    history and process lists would keep it)."""
+    from mtl_core import hub
+
+    result = hub.push(args.model, args.repo, private=args.private)
+    _emit(args, result.to_dict(), f"pushed {result.model} to {result.url} (commit {result.commit[:12]}, "
+          f"{'private' if result.private else 'public'})")
+    return 0
+
+
 def _job_row(job, log: bool = False) -> dict:
     from mtl_core.jobs import progress, tail_log
 
@@ -444,6 +469,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("models", help="every model: shipped and stored")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("pull", help="download a preset's model from the Hugging Face Hub into the store")
+    p.add_argument("--preset", required=True)
+    p.add_argument("--repo", required=True, help="OWNER/NAME of a model repository on the Hub")
+    p.add_argument("--revision", help="branch, tag or commit sha (default: main); a sha pins the exact files")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_pull)
+
+    p = sub.add_parser("push", help="upload a model with a model card to the Hugging Face Hub (token: HF_TOKEN)")
+    p.add_argument("--model", required=True, help="model id (see `models`)")
+    p.add_argument("--repo", required=True, help="OWNER/NAME; created if it does not exist")
+    p.add_argument("--private", action="store_true", help="create the repository as private")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_push)
 
     p = sub.add_parser("jobs", help="background trainings: list (default), submit, show, cancel")
     p.add_argument("--json", action="store_true")

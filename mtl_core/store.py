@@ -70,8 +70,13 @@ class StoredModel:
     def model_file(self) -> Path:
         return self.path / "model.keras"
 
+    @property
+    def origin(self) -> str:
+        """What users see as the source: "hub" for a store model pulled from the Hub (its card says where)."""
+        return "hub" if self.source == "store" and self.card.get("hub") else self.source
+
     def summary(self) -> dict:
-        return {"id": self.id, "preset": self.preset, "source": self.source, "path": str(self.path),
+        return {"id": self.id, "preset": self.preset, "source": self.origin, "path": str(self.path),
                 "created": self.card.get("created"), "metrics": self.card.get("metrics", {}).get("test", {})}
 
 

@@ -544,7 +544,7 @@ def model_rows(store, presets) -> pd.DataFrame:
                 if metric in values:
                     summary.append(f"{head} {metric} {values[metric]:.3f}")
         rows.append({"default": "★" if defaults.get(m.preset) == m.id else "", "model": m.id, "preset": m.preset,
-                     "source": m.source, "created": m.card.get("created", ""),
+                     "source": m.origin, "created": m.card.get("created", ""),
                      "test metrics": ", ".join(summary), "MB": round(m.card.get("model_bytes", 0) / 1e6, 2)})
     return pd.DataFrame(rows, columns=["default", "model", "preset", "source", "created", "test metrics", "MB"])
 
