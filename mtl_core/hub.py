@@ -58,7 +58,7 @@ class Fetched:
     commit: str
     card: dict
     model_file: Path  # in the Hugging Face cache: read-only for us
-    offline: bool  # served from the cache without asking the Hub
+    from_cache: bool  # both files were in the local Hugging Face cache: nothing downloaded
 
 
 @dataclass
@@ -70,7 +70,7 @@ class PullResult:
     commit: str
     path: str
     already: bool  # the store held this very model already (same id and sha256)
-    offline: bool
+    from_cache: bool  # nothing downloaded: the local Hugging Face cache had both files
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -118,6 +118,17 @@ def _endpoint(endpoint: str | None) -> str:
     from huggingface_hub import constants
 
     return (endpoint or constants.ENDPOINT).rstrip("/")
+
+
+def _from_env(endpoint: str | None, cache_dir: str | Path | None) -> tuple[str | None, str | None]:
+    """``HF_ENDPOINT`` and ``HF_HUB_CACHE``/``HF_HOME`` as they are now: huggingface_hub reads them once, at its
+    import, but the app's process (or a test) may set them later. Explicit arguments win."""
+    endpoint = (endpoint or os.environ.get("HF_ENDPOINT") or "").rstrip("/") or None
+    if cache_dir is None and os.environ.get("HF_HUB_CACHE"):
+        cache_dir = os.environ["HF_HUB_CACHE"]
+    elif cache_dir is None and os.environ.get("HF_HOME"):
+        cache_dir = Path(os.environ["HF_HOME"]) / "hub"
+    return endpoint, (str(cache_dir) if cache_dir is not None else None)
 
 
 def _hub_error(exc: BaseException, repo: str, revision: str, endpoint: str, filename: str | None = None,
@@ -214,21 +225,21 @@ def fetch(preset: str, repo: str, revision: str | None = None, *, token: str | N
           endpoint: str | None = None, cache_dir: str | Path | None = None,
           progress: Progress | None = None) -> Fetched:
     """Download and verify ``card.json`` and ``model.keras`` of one commit (no TensorFlow here)."""
-    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub import HfApi, hf_hub_download, try_to_load_from_cache
     from huggingface_hub import errors as hf_errors
 
     from mtl_core.presets import get_preset
 
     get_preset(preset)
     repo, revision = check_repo(repo), check_revision(revision)
+    endpoint, cache_dir = _from_env(endpoint, cache_dir)
     url = _endpoint(endpoint)
     token = token or None
     given = bool(token or os.environ.get("HF_TOKEN"))
     offline = offline_mode()
-    commit = revision if _COMMIT.fullmatch(revision) else None
-    if not offline and commit is None:
-        try:  # one commit for both files, even if the branch moves between the two downloads
-            commit = HfApi(endpoint=endpoint).model_info(repo, revision=revision, token=token).sha
+    if not offline and not _COMMIT.fullmatch(revision):
+        try:  # a quick look first: a clear error for a wrong repo/revision/token, and no retries when unreachable
+            HfApi(endpoint=endpoint).model_info(repo, revision=revision, token=token)
         except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError) as exc:
             raise _hub_error(exc, repo, revision, url, token_given=given) from None
         except hf_errors.HfHubHTTPError as exc:
@@ -237,11 +248,14 @@ def fetch(preset: str, repo: str, revision: str | None = None, *, token: str | N
             offline = True  # the Hub is down: the cache may still have this revision
         except Exception:  # noqa: BLE001  (no connection: fall back to the cache below)
             offline = True
+    cached = all(isinstance(try_to_load_from_cache(repo, name, cache_dir=cache_dir, revision=revision), str)
+                 for name in FILES)
     paths: dict[str, str] = {}
+    commit = revision
     for name in FILES:
-        try:
+        try:  # card.json by the revision asked for (the cache remembers the branch), model.keras by its commit
             paths[name] = hf_hub_download(
-                repo, name, revision=commit or revision, endpoint=endpoint, token=token, cache_dir=cache_dir,
+                repo, name, revision=commit, endpoint=endpoint, token=token, cache_dir=cache_dir,
                 local_files_only=offline, tqdm_class=_progress_class(progress, name) if progress else None)
         except Exception as exc:  # noqa: BLE001  (huggingface_hub and httpx raise many types)
             raise _hub_error(exc, repo, revision, url, name, token_given=given) from None
@@ -252,14 +266,13 @@ def fetch(preset: str, repo: str, revision: str | None = None, *, token: str | N
                 _forget_cached(paths[name])
                 raise UserError(f"{repo}@{revision}: card.json is not valid JSON") from None
             _valid_card(card, preset, f"{repo}@{revision}")
-    commit = Path(paths["model.keras"]).parent.name
-    if not _COMMIT.fullmatch(commit):  # a cache layout we do not know: keep what the Hub told us
-        commit = revision
+            snapshot = Path(paths[name]).parent.name  # .../snapshots/<commit>/card.json
+            commit = snapshot if _COMMIT.fullmatch(snapshot) else revision  # both files of one commit
     if sha256_file(Path(paths["model.keras"])) != card["model_sha256"]:
         _forget_cached(paths["model.keras"])
         raise UserError(f"{repo}@{revision}: model.keras does not match the sha256 in card.json "
                         "(corrupted or replaced); nothing was stored")
-    return Fetched(repo, revision, commit, card, Path(paths["model.keras"]), offline)
+    return Fetched(repo, revision, commit, card, Path(paths["model.keras"]), cached)
 
 
 def register(fetched: Fetched, store: ModelStore | None = None) -> PullResult:
@@ -274,7 +287,7 @@ def register(fetched: Fetched, store: ModelStore | None = None) -> PullResult:
 
     def result(already: bool) -> PullResult:
         return PullResult(model_id, card["preset"], fetched.repo, fetched.revision, fetched.commit, str(final),
-                          already, fetched.offline)
+                          already, fetched.from_cache)
 
     existing = read_card(final)
     if existing is not None:
@@ -343,6 +356,7 @@ def push(model_id: str, repo: str, *, private: bool = False, token: str | None =
     if sha256_file(model.model_file) != model.card.get("model_sha256", ""):
         raise UserError(f"{model.model_file}: sha256 does not match its card (corrupted or replaced); not pushed")
     card = {k: v for k, v in model.card.items() if k != "hub"}  # where we pulled it from is local history
+    endpoint, _ = _from_env(endpoint, None)
     url = _endpoint(endpoint)
     api = HfApi(endpoint=endpoint, token=token)
     operations = [

@@ -8,6 +8,7 @@ import streamlit as st
 
 from mtl_core import charts, views
 from mtl_core.presets import all_presets, get_preset
+from pages import _hub
 from pages import _ui as ui
 
 ui.page_setup("models")
@@ -39,6 +40,7 @@ with ui.guard("the list of models"):
         st.dataframe(table, hide_index=True)
 
 st.subheader(f"Models of `{preset.name}`")
+_hub.pull_section(preset)  # before the picker: a preset with no model yet can get one here
 model = ui.model_picker(preset, key=f"models-model-{preset.name}")
 if model is None:
     st.stop()
@@ -191,3 +193,6 @@ if test_tab.open:
             else:
                 frame, marks = views.verdict_table(tasks, ev, rows)
                 st.dataframe(frame.style.apply(lambda _: marks.map(colour), axis=None), hide_index=True)
+
+# Hugging Face Hub: publish the selected model (pulling is above the model picker).
+_hub.push_section(model)

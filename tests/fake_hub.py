@@ -51,6 +51,7 @@ class FakeHub:
         self.corrupt: set[tuple[str, str]] = set()  # (repo, file)
         self.die_after: dict[tuple[str, str], int] = {}  # (repo, file) -> bytes sent before dying
         self._lock = threading.Lock()
+        self._connections: set[socket.socket] = set()
         self._counter = 0
         self.server: ThreadingHTTPServer | None = None
 
@@ -69,10 +70,16 @@ class FakeHub:
         return self
 
     def stop(self) -> None:
+        """Stop listening and cut the kept-alive connections too: a stopped Hub answers nothing."""
         if self.server is not None:
             server, self.server = self.server, None
             server.shutdown()
             server.server_close()
+            for conn in list(self._connections):
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     @property
     def endpoint(self) -> str:
@@ -108,6 +115,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):  # keep test output quiet
         pass
+
+    def setup(self):
+        super().setup()
+        self.hub._connections.add(self.connection)
+
+    def finish(self):
+        self.hub._connections.discard(self.connection)
+        super().finish()
 
     # -- helpers ---------------------------------------------------------------------------------
     def _send(self, status: int, body: bytes = b"", headers: dict | None = None, head: bool = False) -> None:
