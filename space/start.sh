@@ -1,0 +1,16 @@
+#!/bin/sh
+# Entry point of the Docker image (Dockerfile CMD): choose where the model store lives, then start the app.
+# With persistent storage mounted (a Space's /data, writable), the store, the jobs and the Hugging Face cache
+# go there and survive restarts; without it, they live in the home folder and go with the container.
+# MTL_HOME or HF_HOME set by the user (Space variables) win. MTL_DATA names the volume (tests point it elsewhere).
+set -e
+data="${MTL_DATA:-/data}"
+if [ -d "$data" ] && [ -w "$data" ]; then
+    export MTL_HOME="${MTL_HOME:-$data/mtl-studio}"
+    export HF_HOME="${HF_HOME:-$data/.huggingface}"
+else
+    export MTL_HOME="${MTL_HOME:-$HOME/.cache/mtl-studio}"
+fi
+mkdir -p "$MTL_HOME"
+echo "Multi-Task Studio: model store in $MTL_HOME" >&2
+exec streamlit run app.py --server.port 8501 --server.address 0.0.0.0 "$@"
