@@ -174,7 +174,8 @@ def _build_config(args):
     lr = args.lr if args.lr is not None else variant.get("lr")  # the user's flags win over the variant's
     config = make_config(preset, loss_weights=weights, data=data, model=spec.to_dict(), epochs=args.epochs,
                          batch_size=args.batch_size, lr=lr, seed=args.seed, limit=args.limit,
-                         weighting=args.weighting, monitor=args.monitor, weighting_options=weighting_options)
+                         weighting=args.weighting, monitor=args.monitor, weighting_options=weighting_options,
+                         conditioned=getattr(args, "conditioned", False))
     return preset, config
 
 
@@ -200,8 +201,13 @@ def cmd_train(args) -> int:
                                    force=args.force)
     metrics = _summary_metrics(card["metrics"]["test"])
     where = "stored model (same config; not retrained)" if cached else f"trained in {card['training']['seconds']}s"
-    _emit(args, {"model": model_id, "metrics": metrics, "cached": cached},
-          f"model {model_id}: {where}\ntest metrics:\n{_fmt_metrics(metrics)}")
+    payload, note = {"model": model_id, "metrics": metrics, "cached": cached}, ""
+    if card.get("conditioned"):  # test metrics at the default lambda; the card holds a lambda grid
+        payload["loss_weights"] = card["conditioned"]["default"]
+        note = (" at the default lambda " + ", ".join(f"{h}={w:.3g}" for h, w in payload["loss_weights"].items())
+                + f"\n(loss-conditioned: validation metrics on {len(card['conditioned']['grid'])} lambda points in "
+                "the card; choose lambda with predict/evaluate --loss-weights)")
+    _emit(args, payload, f"model {model_id}: {where}\ntest metrics{note}:\n{_fmt_metrics(metrics)}")
     return 0
 
 
@@ -226,8 +232,9 @@ def _train_ensemble(args, config, subscribers) -> int:
     return 0 if result.kept else 2
 
 
-def _load_predictor(preset: str, model: str | None):
-    """Resolve the model(s) first, so a wrong name fails fast, then import TensorFlow and load."""
+def _load_predictor(preset: str, model: str | None, loss_weights: str | None = None):
+    """Resolve the model(s) first, so a wrong name (or --loss-weights for a model that does not take them)
+    fails fast, then import TensorFlow and load."""
     from mtl_core.presets import get_preset
     from mtl_core.store import ModelStore
 
@@ -235,6 +242,13 @@ def _load_predictor(preset: str, model: str | None):
     store = ModelStore()
     refs = [r.strip() for r in model.split(",")] if model else [None]
     stored = [store.resolve(preset, r) for r in refs]
+    if loss_weights is not None:
+        from mtl_core.conditioned import resolve_weights
+        from mtl_core.config import parse_loss_weights
+
+        given = parse_loss_weights(loss_weights)
+        for member in stored:
+            resolve_weights({"id": member.id, **member.card}, given)
     _quiet_tensorflow()
     from mtl_core.inference import Predictor
 
@@ -242,20 +256,29 @@ def _load_predictor(preset: str, model: str | None):
 
 
 def cmd_evaluate(args) -> int:
+    from mtl_core.config import parse_loss_weights
     from mtl_core.evaluation import evaluate
 
-    predictor = _load_predictor(args.preset, args.model)
-    result = evaluate(args.preset, data_dir=args.data_dir, predictor=predictor)
+    predictor = _load_predictor(args.preset, args.model, args.loss_weights)
+    given = parse_loss_weights(args.loss_weights) if args.loss_weights else None
+    result = evaluate(args.preset, data_dir=args.data_dir, predictor=predictor, loss_weights=given)
     metrics = _summary_metrics(result["metrics"])
+    lam = (" at lambda " + ", ".join(f"{h}={w:.3g}" for h, w in result["loss_weights"].items())
+           if result.get("loss_weights") else "")
     _emit(args, {**result, "metrics": metrics},
-          f"model {result['model']} on {result['split']} ({result['n']} examples)\n{_fmt_metrics(metrics)}")
+          f"model {result['model']}{lam} on {result['split']} ({result['n']} examples)\n{_fmt_metrics(metrics)}")
     return 0
 
 
 def cmd_predict(args) -> int:
-    predictor = _load_predictor(args.preset, args.model)
-    prediction = predictor.predict(list(args.inputs))
+    from mtl_core.config import parse_loss_weights
+
+    predictor = _load_predictor(args.preset, args.model, args.loss_weights)
+    given = parse_loss_weights(args.loss_weights) if args.loss_weights else None
+    prediction = predictor.predict(list(args.inputs), loss_weights=given)
     lines = []
+    if prediction.loss_weights:
+        lines.append("lambda: " + ", ".join(f"{h}={w:.3g}" for h, w in prediction.loss_weights.items()))
     for item in prediction.items:
         if "error" in item:
             lines.append(f"{item['input']}: error: {item['error']}")
@@ -434,6 +457,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", help="train a seed ensemble: comma-separated seeds")
     p.add_argument("--keep", help="ensemble filter: head=threshold,... on validation metrics")
     p.add_argument("--force", action="store_true", help="train again even if the config is stored")
+    p.add_argument("--conditioned", action="store_true", help="one model for every weighting: lambda is a model "
+                   "input, drawn per example in training; choose it with predict/evaluate --loss-weights")
     p.add_argument("--events", help="append progress events to this file as JSON lines")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
@@ -456,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", required=True)
     p.add_argument("--model")
     p.add_argument("--data-dir")
+    p.add_argument("--loss-weights", help="head=weight,...: lambda of a loss-conditioned model (train --conditioned)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
@@ -463,6 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", required=True)
     p.add_argument("--model", help="model id or folder; several ids joined by commas: an ensemble")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--loss-weights", help="head=weight,...: lambda of a loss-conditioned model (train --conditioned)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 

@@ -39,6 +39,8 @@ class TrainConfig:
     val_fraction: float = 0.2
     test_fraction: float = 0.15
     extra: dict = field(default_factory=dict)
+    # a loss-conditioned model (mtl_core.conditioned): one model for every weighting, lambda as an input
+    conditioned: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -54,6 +56,8 @@ class TrainConfig:
         key["data"] = {k: v for k, v in self.data.items() if k != "dir"}
         key["data"]["fingerprint"] = data_fingerprint
         key["engine_version"] = ENGINE_VERSION
+        if not self.conditioned:  # added after models were shipped: hashed only when set, so their ids stay
+            del key["conditioned"]
         return key
 
     def model_id(self, data_fingerprint: str) -> str:
@@ -105,6 +109,12 @@ def make_config(preset: Preset, *, loss_weights: dict[str, float] | None = None,
             raise UserError(f"--{name.replace('_', '-')}: {overrides[name]} is out of range ({lo}..{hi})")
     if "lr" in overrides and not 0 < float(overrides["lr"]) < 10:
         raise UserError(f"--lr: {overrides['lr']} is out of range (0..10)")
+    if overrides.get("conditioned"):
+        if overrides.get("weighting", "static") != "static":
+            raise UserError("--conditioned: the loss weights are the model's input, drawn per example; "
+                            f"it cannot be combined with --weighting {overrides['weighting']}")
+        if len(active) < 2:
+            raise UserError("--conditioned: a loss-conditioned model needs at least two heads")
     if "limit" in overrides and int(overrides["limit"]) < 10:
         raise UserError(f"--limit: {overrides['limit']} is too small (at least 10 examples)")
     if overrides.get("weighting", "static") not in WEIGHTING_METHODS:

@@ -11,12 +11,15 @@ from mtl_core.presets.base import take
 
 
 def evaluate(preset_name: str, model: str | None = None, *, data_dir: str | None = None, store=None,
-             predictor=None) -> dict:
+             predictor=None, loss_weights: dict[str, float] | None = None) -> dict:
+    """Metrics on the test split (or ``data_dir``); ``loss_weights``: lambda of a loss-conditioned model
+    (default: its config's weights; refused for an ordinary model), reported back as ``loss_weights``."""
     from mtl_core.inference import Predictor
     from mtl_core.training import load_training_data
 
     preset = get_preset(preset_name)
     predictor = predictor or Predictor.for_preset(preset_name, model, store)
+    lam = predictor.loss_weights(loss_weights)  # a wrong lambda fails before the data is read
     tasks = {t.name: t for t in predictor.tasks}
     if data_dir:
         data = preset.load_data({"source": preset.dir_source, "dir": data_dir})
@@ -36,6 +39,9 @@ def evaluate(preset_name: str, model: str | None = None, *, data_dir: str | None
         from mtl_core.data.tabular import TabularEncoder
 
         x = TabularEncoder.from_dict(predictor.card["preprocessing"]["tabular"]).encode_frame(x, name=split_name)
-    pred = predictor.predict_arrays(x)
+    pred = predictor.predict_arrays(x, lam)
     metrics = all_metrics(tasks, {k: y[k] for k in tasks}, pred, with_details=True)
-    return {"preset": preset_name, "model": predictor.id, "split": split_name, "n": len(x), "metrics": metrics}
+    out = {"preset": preset_name, "model": predictor.id, "split": split_name, "n": len(x), "metrics": metrics}
+    if lam:
+        out["loss_weights"] = {h: round(w, 6) for h, w in lam.items()}
+    return out

@@ -45,13 +45,18 @@ class Prediction:
     model: str
     items: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    loss_weights: dict[str, float] | None = None  # the lambda a loss-conditioned model was given
+
 
     @property
     def failed(self) -> int:
         return sum("error" in item for item in self.items)
 
     def to_dict(self) -> dict:
-        return {"preset": self.preset, "model": self.model, "predictions": self.items}
+        out = {"preset": self.preset, "model": self.model}
+        if self.loss_weights is not None:
+            out["loss_weights"] = self.loss_weights
+        return {**out, "predictions": self.items}
 
 
 class Predictor:
@@ -71,10 +76,17 @@ class Predictor:
         self.tasks = [TaskSpec.from_dict(t) for t in first["tasks"]]
         self.input_kind = first["input"]["kind"]
         self.input_shape = tuple(first["input"]["shape"])
+        from mtl_core import conditioned as cond
+
+        # a loss-conditioned model takes lambda as a second input (mtl_core.conditioned)
+        self.conditioned = cond.is_conditioned(first)
+        self.lambda_heads = cond.heads_of(first) if self.conditioned else []
         self._fns = []
         for member in self.members:
             if [t["name"] for t in member.card["tasks"]] != [t.name for t in self.tasks]:
                 raise UserError(f"{member.id}: its heads differ from {self.members[0].id}'s; cannot ensemble")
+            if cond.is_conditioned(member.card) != self.conditioned:
+                raise UserError(f"{member.id}: cannot ensemble a loss-conditioned model with an ordinary one")
             recorded = member.card.get("model_sha256")
             if recorded and sha256_file(member.model_file) != recorded:
                 raise UserError(f"{member.model_file}: sha256 does not match its card (corrupted or replaced)")
@@ -87,8 +99,14 @@ class Predictor:
                 raise UserError(f"{member.model_file}: cannot load under safe_mode ({reason})") from None
             signature = [tf.TensorSpec((None, *self.input_shape), tf.float32)]
             # autograph=False: a plain call needs no conversion, and converting a lambda only warns
-            self._fns.append(tf.function(lambda x, m=model: m(x, training=False), input_signature=signature,
-                                         autograph=False))
+            if self.conditioned:
+                signature.append(tf.TensorSpec((None, len(self.lambda_heads)), tf.float32))
+                fn = tf.function(lambda x, lam, m=model: m({"input": x, "loss_weights": lam}, training=False),
+                                 input_signature=signature, autograph=False)
+            else:
+                fn = tf.function(lambda x, m=model: m(x, training=False), input_signature=signature,
+                                 autograph=False)
+            self._fns.append(fn)
 
     @classmethod
     def for_preset(cls, preset: str, model: str | None = None, store: ModelStore | None = None) -> Predictor:
@@ -98,12 +116,27 @@ class Predictor:
         return cls([store.resolve(preset, r) for r in refs])
 
     # -- arrays ---------------------------------------------------------------------------------
-    def predict_arrays(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Per-head outputs for prepared inputs (N, *input_shape), averaged over ensemble members."""
+    def loss_weights(self, given: dict[str, float] | None = None) -> dict[str, float] | None:
+        """The lambda a conditioned model uses for ``given`` weights (normalised; the config's by default);
+        None for an ordinary model, which refuses weights with a UserError."""
+        from mtl_core import conditioned as cond
+
+        lam = cond.resolve_weights(self.card, given)
+        return lam or None
+
+    def predict_arrays(self, x: np.ndarray, loss_weights: dict[str, float] | None = None) -> dict[str, np.ndarray]:
+        """Per-head outputs for prepared inputs (N, *input_shape), averaged over ensemble members.
+        ``loss_weights``: lambda for a loss-conditioned model (default: its config's weights)."""
         x = np.asarray(x, dtype=np.float32)
+        lam = self.loss_weights(loss_weights)
+        args = (x,)
+        if lam is not None:
+            from mtl_core.conditioned import weight_array
+
+            args = (x, weight_array(lam, self.lambda_heads, len(x)))
         total: dict[str, np.ndarray] = {}
         for fn in self._fns:
-            out = fn(x)
+            out = fn(*args)
             for name, value in out.items():
                 arr = value.numpy()
                 arr = arr[:, 0] if arr.shape[-1] == 1 else arr
@@ -166,10 +199,13 @@ class Predictor:
                 continue
             yield ({"input": where, "warnings": warnings} if warnings else {"input": where}), x
 
-    def predict(self, sources: list, names: list[str] | None = None) -> Prediction:
+    def predict(self, sources: list, names: list[str] | None = None,
+                loss_weights: dict[str, float] | None = None) -> Prediction:
         """Every input is tried; a bad one (an image, or one row of a CSV) becomes an ``error`` item and
-        the others still run."""
+        the others still run. ``loss_weights``: lambda of a loss-conditioned model (refused for an ordinary
+        one); the prediction then says which lambda it used."""
         t0 = time.perf_counter()
+        lam = self.loss_weights(loss_weights)  # a bad lambda fails before any input is read
         names = names or [None] * len(sources)
         items: list[dict] = []
         good, arrays = [], []
@@ -181,10 +217,11 @@ class Predictor:
                     arrays.append(array)
                 items.append(item)
         if arrays:
-            outputs = self.predict_arrays(np.stack(arrays))
+            outputs = self.predict_arrays(np.stack(arrays), lam)
             for row, i in enumerate(good):
                 items[i]["outputs"] = {t.name: head_output(t, outputs[t.name][row]) for t in self.tasks}
-        return Prediction(self.preset, self.id, items, time.perf_counter() - t0)
+        shown = {h: round(w, 6) for h, w in lam.items()} if lam else None
+        return Prediction(self.preset, self.id, items, time.perf_counter() - t0, shown)
 
 
 def predict_fn(X: np.ndarray, model: str | None = None, preset: str = "shapes-3head",

@@ -101,6 +101,9 @@ class Trainer:
         self.spec = ModelSpec.from_dict(config.model)
         self.heads = [h.task for h in self.spec.heads]
         self.tasks = {name: preset.task(name) for name in self.heads}
+        # a conditioned model's lambda when none is given: the config's loss weights on the simplex
+        total = sum(config.loss_weights.get(h, 0.0) for h in self.heads) or 1.0
+        self.default_lambda = np.asarray([config.loss_weights.get(h, 0.0) / total for h in self.heads], np.float32)
         self.weighting = None  # the adaptive method (mtl_core.weighting) when config.weighting != "static"
         self.loss_weight_history: dict[str, list[float]] = {}
 
@@ -121,8 +124,10 @@ class Trainer:
                 metrics[name] = [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
             else:
                 metrics[name] = [keras.metrics.MeanAbsoluteError(name="mae")]
+        # a conditioned model's weights are per-example sample weights (mtl_core.conditioned): 1 here
+        weights = {h: 1.0 for h in self.heads} if self.config.conditioned else dict(self.config.loss_weights)
         model.compile(optimizer=optimizer, loss=losses,
-                      loss_weights=dict(self.config.loss_weights), metrics=metrics,
+                      loss_weights=weights, metrics=metrics,
                       steps_per_execution=self.steps_per_execution)
 
     def _adaptive(self, model, keras, target_scale: dict):
@@ -191,7 +196,13 @@ class Trainer:
             ds = tf.data.Dataset.from_tensor_slices(parts).cache()
             if shuffle:
                 ds = ds.shuffle(len(idx), seed=self.config.seed, reshuffle_each_iteration=True)
-            return ds.batch(self.config.batch_size).prefetch(tf.data.AUTOTUNE)
+            ds = ds.batch(self.config.batch_size)
+            if self.config.conditioned:  # lambda per example for training, the default lambda for validation
+                from mtl_core import conditioned as cond
+
+                ds = (cond.sample_weights_dataset(tf, ds, self.heads, self.config.seed) if shuffle else
+                      cond.fixed_weights_dataset(tf, ds, self.default_lambda, self.heads))
+            return ds.prefetch(tf.data.AUTOTUNE)
 
         return make(split.train, True), make(split.val, False)
 
@@ -256,7 +267,7 @@ class Trainer:
             previous_policy = keras.config.dtype_policy()
             keras.config.set_dtype_policy(precision)
             try:
-                model = build_model(spec, self.tasks, mean, std, target_scale)
+                model = build_model(spec, self.tasks, mean, std, target_scale, conditioned=cfg.conditioned)
             finally:
                 keras.config.set_dtype_policy(previous_policy)
             net = model  # the functional model; an adaptive method trains it through a subclass sharing its layers
@@ -275,12 +286,13 @@ class Trainer:
         epochs_run = len(history.history.get("loss", []))
 
         # The stored model is float32 whatever the training precision: it runs on any machine.
-        inference = build_model(spec, self.tasks, mean, std, target_scale)
+        inference = build_model(spec, self.tasks, mean, std, target_scale, conditioned=cfg.conditioned)
         inference.set_weights(net.get_weights())
         metrics = {}
+        lam = self.default_lambda if cfg.conditioned else None
         for part in ("val", "test"):
             idx = getattr(split, part)
-            pred = predict_arrays(inference, x[idx])
+            pred = predict_arrays(inference, x[idx], loss_weights=lam)
             metrics["validation" if part == "val" else "test"] = all_metrics(
                 self.tasks, {k: data.y[k][idx] for k in self.heads}, pred, with_details=True)
         baselines = {}
@@ -312,14 +324,33 @@ class Trainer:
             "reference": self.preset.reference,
             "baselines": baselines,
         }
+        if cfg.conditioned:
+            card["conditioned"] = self._lambda_grid(inference, x, data, split)
         return TrainResult(inference, card)
 
+    def _lambda_grid(self, model, x, data: Dataset, split) -> dict:
+        """Validation metrics of a conditioned model on the lambda grid, for the card (see mtl_core.conditioned)."""
+        from mtl_core import conditioned as cond
 
-def predict_arrays(model, x: np.ndarray, batch_size: int = 512) -> dict[str, np.ndarray]:
-    """Outputs per head for an array of inputs, in batches; binary/regression flattened to (N,)."""
+        t0 = time.perf_counter()
+        grid = cond.grid_metrics(model, self.tasks, x[split.val], {k: data.y[k][split.val] for k in self.heads},
+                                 self.heads)
+        return {"heads": self.heads, "default": dict(zip(self.heads, map(float, self.default_lambda), strict=True)),
+                "sampling": f"Dirichlet({cond.DIRICHLET_ALPHA:g}) per example; loss sum_i K*lambda_i*L_i",
+                "grid_split": "validation", "grid_seconds": round(time.perf_counter() - t0, 2), "grid": grid}
+
+
+def predict_arrays(model, x: np.ndarray, batch_size: int = 512, *,
+                   loss_weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Outputs per head for an array of inputs, in batches; binary/regression flattened to (N,).
+    ``loss_weights``: lambda (K,) of a loss-conditioned model, the same for every input."""
     parts: dict[str, list] = {}
     for start in range(0, len(x), batch_size):
-        out = model(x[start:start + batch_size], training=False)
+        chunk = x[start:start + batch_size]
+        if loss_weights is not None:
+            lam = np.tile(np.asarray(loss_weights, dtype=np.float32)[None, :], (len(chunk), 1))
+            chunk = {"input": chunk, "loss_weights": lam}
+        out = model(chunk, training=False)
         for name, value in out.items():
             parts.setdefault(name, []).append(np.asarray(value, dtype=np.float32))
     result = {}

@@ -106,3 +106,8 @@ class CaffePreprocess(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "scale": self.scale}
+
+
+# The loss-conditioned model's layers live in their own module; importing this one registers them too, so
+# every loader that imports mtl_core.models.layers (Predictor, Hub, a user's script) loads conditioned models.
+from mtl_core.models import conditioned as _conditioned  # noqa: E402, F401
