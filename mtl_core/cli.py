@@ -351,7 +351,16 @@ def cmd_pull(args) -> int:
     """A preset's model from the Hugging Face Hub: one commit, sha256 checked, loaded under safe_mode, stored."""
     from mtl_core import hub
 
-    fetched = hub.fetch(args.preset, args.repo, args.revision)  # the network and the checks, without TensorFlow
+    announced: set[str] = set()
+
+    def announce(name: str, done: int, total: int | None) -> None:  # what and how big, before its bytes arrive
+        if name not in announced:
+            announced.add(name)
+            size = f" ({total / 1e6:.1f} MB)" if total else ""
+            print(f"downloading {name}{size} from {args.repo}", file=sys.stderr, flush=True)
+
+    # the network and the checks, without TensorFlow
+    fetched = hub.fetch(args.preset, args.repo, args.revision, progress=announce)
     _quiet_tensorflow()
     result = hub.register(fetched)
     what = "already in the store" if result.already else "stored"

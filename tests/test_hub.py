@@ -317,6 +317,7 @@ def test_cli_pull_push_exit_codes_and_json(fake, env, files, cli_env, tiny_store
     pulled = run_cli(["pull", "--preset", "shapes-3head", "--repo", "alice/cli", "--json"], home)
     assert pulled.returncode == 0, pulled.stderr
     assert json.loads(pulled.stdout)["commit"] == payload["commit"]
+    assert "downloading model.keras (" in pulled.stderr and " MB) from alice/cli" in pulled.stderr
     listed = json.loads(run_cli(["models", "--json"], home).stdout)["models"]
     assert [(m["id"], m["source"]) for m in listed] == [(model_id, "hub")]
 
@@ -326,6 +327,7 @@ def test_cli_pull_push_exit_codes_and_json(fake, env, files, cli_env, tiny_store
                      "--json"], offline)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["from_cache"] is True and len(fake.requests) == count
+    assert "downloading" not in again.stderr
 
     for args, extra, message in [
         (["pull", "--preset", "shapes-3head", "--repo", "alice/nope"], {},
