@@ -376,3 +376,34 @@ def test_models_page_hub_section_pulls_and_pushes(fake, env, files, monkeypatch)
     assert any("Pushed" in s.value for s in at.success) and "alice/from-page" in fake.repos
     shown = "\n".join(str(e.value) for kind in ("markdown", "caption", "success", "info") for e in getattr(at, kind))
     assert TOKEN not in shown
+
+
+def test_pull_at_start_gets_configured_models_once_and_survives_failures(fake, env, files, monkeypatch):
+    """What app.py runs before each page: the configured repos with nothing in the store are pulled, with
+    progress; an unreachable one is a warning; a second run does nothing."""
+    from streamlit.testing.v1 import AppTest
+
+    from pages import _hub
+
+    monkeypatch.setenv("MTL_HOME", str(env / "start-home"))
+    monkeypatch.setenv("MTL_HUB_MANIFEST", str(env / "none.json"))
+    monkeypatch.setenv("MTL_HUB_SHAPES_3HEAD", f"{REPO}@main")
+    monkeypatch.setenv("MTL_HUB_COLOR_DIGITS", "alice/missing")
+    monkeypatch.setenv("HF_ENDPOINT", fake.endpoint)
+    fake.commit(REPO, files)
+    monkeypatch.setitem(_hub._START, "done", False)
+
+    def script():
+        from pages import _hub
+
+        _hub.pull_at_start()
+
+    at = AppTest.from_function(script, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [w.value for w in at.warning] == ["color-digits: alice/missing: no such model repository on "
+                                             f"{fake.endpoint}. The app works on with the models it has."]
+    card_id = json.loads(files["card.json"])["id"]
+    assert (env / "start-home" / "models" / card_id / "card.json").is_file()
+    count = len(fake.requests)
+    at.run()
+    assert len(fake.requests) == count and not at.warning  # once per process
