@@ -27,6 +27,7 @@ pages = [
     st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
     st.Page("pages/train.py", title="Train", icon=":material/fitness_center:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("pages/tradeoffs.py", title="Trade-offs", icon=":material/balance:"),
 ]
 page = st.navigation(pages)
 st.session_state["studio-entry"] = True  # see pages/_ui.py: page_setup
