@@ -136,7 +136,9 @@ def grid_figures(card: dict, current: dict[str, float]) -> list[go.Figure]:
             fig.add_vline(x=current[a], line=dict(color=CURRENT, dash="dash"), row=1, col=i)
             fig.update_xaxes(title=f"λ {a} (λ {heads[1]} = 1 − λ {a})", row=1, col=i)
         fig.update_layout(showlegend=False)
-        return [_layout(fig, 300, "Validation metrics along λ (computed after training; dashed: your λ)")]
+        fig = _layout(fig, 320, "Validation metrics along λ (computed after training; dashed: your λ)")
+        fig.update_layout(margin=dict(t=64))  # room for the panel titles under the figure's title
+        return [fig]
     if len(heads) != 3:
         return []
     figs = []

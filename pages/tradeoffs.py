@@ -164,7 +164,7 @@ with ui.guard("the loss-conditioned model"):
         raw[head] = col.slider(head, 0.0, 1.0, round(float(info["default"][head]), 2), 0.05,
                                key=f"tradeoffs-lambda-{model.id}-{head}")
     lam = tradeoffs.lambda_from_sliders(raw, lam_heads)
-    st.caption("λ = " + tradeoffs.weights_text(lam) + f" · training drew λ {info['sampling']}")
+    st.caption("λ = " + tradeoffs.weights_text(lam) + f" · training drew λ `{info['sampling']}`")
 
     near = tradeoffs.cond.nearest_grid_point(card, lam)
     st.markdown(f"**Validation metrics at the nearest grid point** (λ {tradeoffs.weights_text(near['weights'])})")
