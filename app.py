@@ -12,6 +12,7 @@ import streamlit as st
 
 from mtl_core.presets import all_presets
 from mtl_core.store import ModelStore
+from pages import _hub
 
 st.set_page_config(page_title="Multi-Task Studio", page_icon=":material/hub:", layout="wide")
 
@@ -42,4 +43,5 @@ with st.sidebar:
     chosen = presets[st.session_state["preset"]]
     st.caption(f"**{chosen.title}**  \nheads: " + ", ".join(f"{t.name} ({t.kind})" for t in chosen.tasks))
 
+_hub.pull_at_start()  # once per process: configured Hub repos with nothing in the store yet, with progress
 page.run()

@@ -89,7 +89,7 @@ try:
     trained = train_form.find_trained(store, config)
 except UserError as exc:
     st.error(str(exc))
-st.code(train_form.command_line(argv), language="bash")
+st.code(train_form.command_line(argv), language="bash", wrap_lines=True)
 
 left, right = st.columns([1, 3])
 if left.button("Train", type="primary", disabled=config is None, key=f"{key}-submit", icon=":material/play_arrow:"):

@@ -55,5 +55,32 @@ def test_predict_page_csv_batch_in_the_browser(app_url, page, tmp_path):
     assert page.get_by_test_id("stAlertContentError").count() == 0
 
 
+def test_train_page_moves_a_slider_and_trains_in_the_background(app_url, page):
+    page.goto(f"{app_url}/train")
+    page.get_by_role("heading", name="Train", exact=True).wait_for()
+    wait_idle(page)
+    choose_preset(page, "shapes-3head")
+
+    slider = page.get_by_role("slider").nth(1)  # orientation's loss weight, 1.5 by default
+    slider.focus()
+    for _ in range(4):  # four steps of 0.05 down
+        page.keyboard.press("ArrowLeft")
+    wait_idle(page)
+    for label, value in (("Epochs", "1"), ("Training-set size", "150")):
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+        wait_idle(page)
+    page.locator("code").filter(has_text="orientation=1.3").filter(has_text="--epochs 1 --limit 150").wait_for()
+
+    page.get_by_test_id("stBaseButton-primary").filter(has_text="Train").click()
+    page.get_by_text("done: model shapes-3head-", exact=False).wait_for(timeout=150_000)  # polled by the page
+    wait_idle(page)
+
+    assert page.get_by_text("is now the model of the Predict and Models pages").is_visible()
+    assert page.get_by_test_id("stPlotlyChart").count() >= 3
+    assert page.get_by_test_id("stException").count() == 0
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-v"]))
