@@ -143,17 +143,23 @@ def grid_figures(card: dict, current: dict[str, float]) -> list[go.Figure]:
         return []
     figs = []
     for col in metric_cols:
+        lo, hi = float(frame[col].min()), float(frame[col].max())
         fig = go.Figure(go.Scatterternary(
             a=frame[f"λ {heads[0]}"], b=frame[f"λ {heads[1]}"], c=frame[f"λ {heads[2]}"], mode="markers",
             marker=dict(color=frame[col], colorscale="Viridis", size=11, showscale=True,
-                        reversescale="mae" in col, colorbar=dict(thickness=10, len=0.8)),
+                        reversescale="mae" in col, colorbar=dict(thickness=10, len=0.8),
+                        # a head whose metric does not move with lambda: a narrow scale around its value
+                        cmin=min(lo, hi - 1e-3), cmax=max(hi, lo + 1e-3)),
             hovertemplate=f"{col} %{{marker.color:.4f}}<extra></extra>", name=col))
         fig.add_trace(go.Scatterternary(a=[current[heads[0]]], b=[current[heads[1]]], c=[current[heads[2]]],
                                         mode="markers", marker=dict(symbol="x", size=14, color=CURRENT),
                                         name="your λ", hoverinfo="skip"))
         fig.update_layout(ternary=dict(aaxis=dict(title=heads[0]), baxis=dict(title=heads[1]),
-                                       caxis=dict(title=heads[2])), showlegend=False)
-        figs.append(_layout(fig, 300, col))
+                                       caxis=dict(title=heads[2])),
+                          showlegend=False)
+        fig = _layout(fig, 320, col)
+        fig.update_layout(margin=dict(l=70, r=30, t=48, b=30))  # room for the corner labels outside the triangle
+        figs.append(fig)
     return figs
 
 
