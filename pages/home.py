@@ -16,7 +16,9 @@ st.title("Multi-Task Studio")
 st.write("See, train and compare multi-task neural networks: one shared backbone, several heads "
          "(multi-class, binary, regression). **Predict** shows every head's answer for your image or table "
          "row side by side; **Data** shows what each preset learns from; **Models** shows each trained model's "
-         "card, curves and mistakes. Everything here is also on the command line: `python -m mtl_core --help`.")
+         "card, curves and mistakes; **Train** retrains with your loss weights in the background; **Compare** puts "
+         "models side by side; **Trade-offs** maps what each weighting buys. Everything here is also on the "
+         "command line: `python -m mtl_core --help`.")
 
 store = ModelStore()
 columns = st.columns(2)
@@ -56,4 +58,5 @@ with st.container(border=True):
         f"(`MTL_WEIGHTS` points elsewhere)\n"
         f"- **store**: models you train, in `{mtl_home() / 'models'}` (`MTL_HOME`); the newest one of a preset is "
         f"its default\n"
-        "- **Hugging Face Hub**: pulling and publishing weights comes next")
+        "- **Hugging Face Hub**: pull a model from a repo, or publish one, on the Models page "
+        "(`python -m mtl_core pull` / `push`); pulled models go into the store")

@@ -108,6 +108,9 @@ if curves_tab.open:
             st.info("This card has no training history.")
         else:
             st.plotly_chart(charts.loss_and_lr(history), key="loss-lr")
+            recorded = (card.get("history") or {}).get("loss_weights")
+            if recorded:  # an adaptive weighting method's effective weights per epoch
+                st.plotly_chart(charts.loss_weight_curves(recorded, epochs), key="loss-weights")
             for task in tasks:
                 curves = {s: history.get(s, {}).get(task.name, {}) for s in ("train", "val")}
                 if any(curves.values()):
