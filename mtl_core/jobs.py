@@ -175,6 +175,19 @@ def validate(argv: Sequence[str]) -> tuple[list[str], str, dict]:
     return canonical, preset.name, config.to_dict()
 
 
+def _check_data_folder(preset_name: str, data: dict) -> None:
+    """Load a user's data folder once before queueing, so a folder that does not load is refused with its
+    reason instead of failing later in the background (numpy/pandas readers only, no TensorFlow)."""
+    from mtl_core.presets import get_preset
+
+    try:
+        get_preset(preset_name).load_data(data)
+    except UserError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--data-dir: {data['dir']}: does not load ({exc})") from None
+
+
 # -- small helpers ------------------------------------------------------------------------------------
 def _write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.tmp")
@@ -416,6 +429,8 @@ class JobQueue:
         elif options:
             raise UserError("submit: give either train arguments or keyword options, not both")
         canonical, preset, config = validate(argv)
+        if config.get("data", {}).get("dir"):
+            _check_data_folder(preset, config["data"])
         created = time.time()
         with self._lock():
             while True:

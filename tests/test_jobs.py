@@ -276,12 +276,31 @@ def test_a_killed_job_becomes_failed_with_its_last_log_lines(queue, home):
     assert store_leftovers(home) == []
 
 
-def test_a_job_whose_data_does_not_load_fails_with_the_one_line_reason(queue, home, tmp_path):
+def test_a_data_folder_that_does_not_load_is_refused_before_a_job_exists(queue, home, tmp_path):
     folder = tmp_path / "bad-data"
     folder.mkdir()
     (folder / "X.npy").write_bytes(b"these are not numpy bytes")
     np.save(folder / "y.npy", np.zeros((4, 3)))
-    job = queue.submit(["--preset", "shapes-3head", "--data-dir", str(folder), "--epochs", "1"])  # passes checks
+
+    with pytest.raises(UserError) as info:
+        queue.submit(["--preset", "shapes-3head", "--data-dir", str(folder), "--epochs", "1"])
+
+    assert str(info.value).startswith(str(folder / "X.npy") + ": not a valid .npy array"), info.value
+    assert "\n" not in str(info.value)
+    assert queue.list() == []
+    assert store_leftovers(home) == []
+
+
+def test_a_job_whose_data_goes_bad_after_submission_fails_with_the_one_line_reason(queue, home, tmp_path):
+    from mtl_core.data.shapes import generate_shapes
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    x, y = generate_shapes(60, seed=0)
+    np.save(folder / "X.npy", x)
+    np.save(folder / "y.npy", y)
+    job = queue.submit(["--preset", "shapes-3head", "--data-dir", str(folder), "--epochs", "1"])  # loads now
+    (folder / "X.npy").write_bytes(b"these are not numpy bytes")  # ... and is damaged before the job runs
     queue.advance()
 
     failed = wait_for(queue, job.id)
