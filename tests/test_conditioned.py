@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TINY_DATA
 from test_cli import run_without_tensorflow
 
 from mtl_core import conditioned as cond
@@ -19,6 +18,8 @@ from mtl_core.config import TrainConfig, make_config
 from mtl_core.errors import UserError
 from mtl_core.presets import get_preset
 from mtl_core.store import ModelStore
+
+TINY_DATA = {"source": "generated", "n": 400, "noise": 0.3, "seed": 0}  # as tests/conftest.py
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESET = "shapes-3head"

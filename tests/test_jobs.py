@@ -129,8 +129,13 @@ def test_unknown_preset_and_keyword_options_are_checked_too(queue, home):
 
 
 def test_submit_stores_canonical_arguments_and_the_validated_config(queue, tmp_path, monkeypatch):
+    from mtl_core.data.shapes import generate_shapes
+
     folder = tmp_path / "data"
     folder.mkdir()
+    x, y = generate_shapes(40, seed=0)  # the folder is loaded once at submission
+    np.save(folder / "X.npy", x)
+    np.save(folder / "y.npy", y)
     monkeypatch.chdir(tmp_path)  # a relative --data-dir is made absolute: the job runs elsewhere
 
     job = queue.submit(["train", "--preset", "shapes-3head", "--data-dir", "data", "--loss-weights", "shape=2",

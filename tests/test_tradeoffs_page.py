@@ -8,13 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import TINY_DATA
 from streamlit.testing.v1 import AppTest
 
 from mtl_core import pareto, tradeoffs
 from mtl_core.config import make_config
 from mtl_core.presets import get_preset
 from mtl_core.store import ModelStore
+
+TINY_DATA = {"source": "generated", "n": 400, "noise": 0.3, "seed": 0}  # as tests/conftest.py
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")

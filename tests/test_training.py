@@ -276,12 +276,12 @@ def test_training_under_a_mirrored_strategy_with_two_replicas(weighting):
     import os
     import subprocess
     import sys
+    from pathlib import Path
 
-    from tests.conftest import ROOT
-
+    root = Path(__file__).resolve().parent.parent
     script = MIRRORED_SCRIPT.replace("WEIGHTING", repr(weighting))
-    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    proc = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(root)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     if weighting == "static":
