@@ -209,4 +209,8 @@ def overlaid_curves(series: dict[str, tuple[list[int], list[float]]], *, metric:
         longest = max(longest, epochs, key=len)
     fig.update_xaxes(title_text="epoch", **_epoch_ticks(longest))
     fig.update_yaxes(title_text=metric)
-    return _compact(fig, 300, legend=True, title=title)
+    fig = _compact(fig, 300 + 18 * len(series), legend=True, title=title)
+    # model ids are long: the legend goes under the plot, one per line, instead of over the title
+    fig.update_layout(legend=dict(orientation="v", yanchor="top", y=-0.25, xanchor="left", x=0),
+                      margin=dict(t=36))
+    return fig

@@ -135,9 +135,13 @@ def job_curves(job: Job) -> dict:
     return out
 
 
-def head_curves(curves: dict, head: str) -> dict:
-    """One head's {"train": {metric: []}, "val": {metric: []}} for charts.training_curves."""
-    return {split: curves[split].get(head, {}) for split in ("train", "val")}
+def head_curves(curves: dict, head: str, metric: str | None = None) -> dict:
+    """One head's {"train": {metric: []}, "val": {metric: []}} for charts.training_curves; only ``metric``
+    when given (the live panel shows each head's primary metric, one narrow chart per head)."""
+    out = {split: curves[split].get(head, {}) for split in ("train", "val")}
+    if metric is not None:
+        out = {split: {k: v for k, v in values.items() if k == metric} for split, values in out.items()}
+    return out
 
 
 def job_status(job: Job) -> tuple[float, str]:

@@ -132,10 +132,12 @@ def show_job(job_id: str) -> None:
     curves = train_form.job_curves(job)
     if curves["epochs"]:
         columns = st.columns(min(len(heads), 3))
-        for i, head in enumerate(h for h in heads if h in curves["val"] or h in curves["train"]):
+        for i, task in enumerate(t for t in preset.tasks if t.name in curves["val"] or t.name in curves["train"]):
+            metric, _ = task.primary_metric
             with columns[i % len(columns)]:
-                st.plotly_chart(charts.training_curves(train_form.head_curves(curves, head), curves["epochs"],
-                                                       title=head), key=f"live-{job.id}-{head}")
+                st.plotly_chart(charts.training_curves(train_form.head_curves(curves, task.name, metric),
+                                                       curves["epochs"], title=f"{task.name}: {metric}"),
+                                key=f"live-{job.id}-{task.name}")
         if curves["loss_weights"]:
             st.plotly_chart(charts.loss_weight_curves(curves["loss_weights"], curves["epochs"]),
                             key=f"live-{job.id}-weights")
