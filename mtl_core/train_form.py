@@ -50,6 +50,7 @@ class TrainForm:
     freeze: float | None = None  # fraction of a pretrained backbone kept frozen (None: no pretrained backbone)
     precision: str = "auto"
     device: str = "auto"
+    conditioned: bool = False  # one model for every weighting (the sliders give its default lambda)
 
 
 def form_defaults(preset: Preset) -> TrainForm:
@@ -74,6 +75,8 @@ def train_args(preset: Preset, form: TrainForm) -> list[str]:
     argv = ["--preset", preset.name]
     if form.loss_weights != base.loss_weights:
         argv += ["--loss-weights", ",".join(f"{h}={w:g}" for h, w in form.loss_weights.items())]
+    if form.conditioned:
+        argv.append("--conditioned")
     if form.weighting != "static":
         argv += ["--weighting", form.weighting]
         if form.weighting == "gradnorm" and form.gradnorm_alpha != GRADNORM_ALPHA:

@@ -40,9 +40,14 @@ with weights_col:
             f"{task.name} ({task.kind})", value=float(defaults.loss_weights[task.name]), key=f"{key}-w-{task.name}",
             help=f"How much {task.name}'s loss counts in the total (preset default "
                  f"{defaults.loss_weights[task.name]:g}). 0 leaves the head untrained.", **train_form.SLIDER)
-    method = st.selectbox("Weighting method", WEIGHTING_METHODS, key=f"{key}-method",
+    conditioned = st.toggle("One model for every weighting (loss-conditioned)", key=f"{key}-conditioned",
+                            help="The loss weights become an input of the model, drawn per example while it "
+                                 "trains; the sliders give its default. Explore it on the Trade-offs page.")
+    method = st.selectbox("Weighting method", WEIGHTING_METHODS, key=f"{key}-method", disabled=conditioned,
                           format_func=lambda m: f"{m}: {train_form.METHOD_HELP[m]}",
                           help="Adaptive methods change the weights during training; the sliders multiply them.")
+    if conditioned:
+        method = "static"
     alpha = train_form.GRADNORM_ALPHA
     if method == "gradnorm":
         alpha = st.number_input("GradNorm α", 0.0, 10.0, train_form.GRADNORM_ALPHA, 0.1, key=f"{key}-alpha",
@@ -80,7 +85,7 @@ with options_col:
 form = train_form.TrainForm(
     loss_weights=weights, weighting=method, gradnorm_alpha=alpha, epochs=int(epochs), batch_size=int(batch_size),
     lr=float(lr), seed=int(seed), limit=int(limit) or None, detach=detach, links=links, freeze=freeze,
-    precision=precision, device=device)
+    precision=precision, device=device, conditioned=conditioned)
 argv = train_form.train_args(preset, form)
 
 config, trained = None, None

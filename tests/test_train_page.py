@@ -60,6 +60,14 @@ def test_every_form_option_becomes_a_train_flag_with_the_same_meaning():
     assert argv[argv.index("--precision") + 1] == "float32" and argv[argv.index("--device") + 1] == "cpu"
 
 
+def test_the_conditioned_switch_is_train_conditioned():
+    p = get_preset(PRESET)
+    form = train_form.form_defaults(p)
+    form.conditioned = True
+    argv = train_form.train_args(p, form)
+    assert argv == ["--preset", PRESET, "--conditioned"] and train_form.check(argv)["conditioned"] is True
+
+
 def test_freezing_is_offered_only_with_a_pretrained_backbone():
     cifar = get_preset("cifar10-aqi")
     form = train_form.form_defaults(cifar)
