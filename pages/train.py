@@ -128,7 +128,10 @@ def show_job(job_id: str) -> None:
                 queue.cancel(job.id)
             st.rerun(scope="app")
     elif job.state == "done" and job.model:
-        ui.choose_model(preset.name, job.model.split(",")[0])
+        opened = st.session_state.setdefault("train-opened-jobs", set())
+        if job.id not in opened:  # once: the user may pick another model on those pages afterwards
+            opened.add(job.id)
+            ui.choose_model(preset.name, job.model.split(",")[0])
         st.success(f"Model `{job.model}` is ready: it is now the model of the Predict and Models pages.")
     elif job.state == "failed":
         st.error(f"The training failed: {job.error or 'no reason recorded'}. The store is as it was.")
