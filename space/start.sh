@@ -13,4 +13,7 @@ else
 fi
 mkdir -p "$MTL_HOME"
 echo "Multi-Task Studio: model store in $MTL_HOME" >&2
-exec streamlit run app.py --server.port 8501 --server.address 0.0.0.0 "$@"
+# A Space shows the app in an iframe on huggingface.co, where Chrome drops Streamlit's XSRF cookie, so every
+# upload would fail with 403 (huggingface_hub#1496; hub docs "Spaces cookie limitations"): XSRF protection
+# is off in the image only; `streamlit run app.py` elsewhere keeps it.
+exec streamlit run app.py --server.port 8501 --server.address 0.0.0.0 --server.enableXsrfProtection false "$@"
