@@ -99,7 +99,7 @@ def test_store_goes_to_data_when_persistent_storage_is_mounted(fake_streamlit, t
     out = start({**fake_streamlit, "MTL_DATA": str(data)})
     assert out["MTL_HOME"] == f"{data}/mtl-studio" and out["HF_HOME"] == f"{data}/.huggingface"
     assert (data / "mtl-studio").is_dir()
-    assert out["ARGS"] == "run app.py --server.port 8501 --server.address 0.0.0.0"
+    assert out["ARGS"] == "run app.py --server.port 8501 --server.address 0.0.0.0 --server.enableXsrfProtection false"
 
 
 def test_store_stays_in_the_home_folder_without_storage(fake_streamlit, tmp_path):
