@@ -176,6 +176,10 @@ def test_train_page_runs_a_job_to_the_end_then_reuses_it_and_compare_shows_both(
     table = train_form.jobs_table(JobQueue().list())
     assert table.loc[0, "state"] == "done" and table.loc[0, "model or reason"] == job.model
 
+    # a reload (a new session, e.g. after an app restart) follows the preset's newest job again
+    reloaded = open_page("train")
+    assert f"Job `{job.id}`: done: model {job.model}" in progress_text(reloaded)
+
     # the Predict page now shows the new model
     at.switch_page("pages/predict.py").run()
     assert at.selectbox(key=f"predict-model-{PRESET}").value == job.model
