@@ -82,5 +82,19 @@ def test_train_page_moves_a_slider_and_trains_in_the_background(app_url, page):
     assert page.get_by_test_id("stException").count() == 0
 
 
+def test_tradeoffs_page_draws_the_front_of_the_shipped_model(app_url, page):
+    page.goto(f"{app_url}/tradeoffs")
+    page.get_by_role("heading", name="Trade-offs").wait_for()
+    wait_idle(page)
+    choose_preset(page, "color-digits")
+
+    page.get_by_text("Hypervolume of the front").wait_for()
+    count_at_least(page, "stPlotlyChart", 1)  # the front: one scatter for two heads
+    wait_idle(page)
+
+    assert page.get_by_text("1 of 1 models Pareto-optimal").is_visible()
+    assert page.get_by_test_id("stException").count() == 0
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-v"]))
