@@ -13,6 +13,9 @@ from mtl_core.presets.base import Preset
 # Bumped when the meaning of a config changes (e.g. a layer-plan step builds different layers),
 # so models trained by older code get new ids instead of being mistaken for current ones.
 ENGINE_VERSION = 2
+# Bumped when only what a loss-conditioned model is changes (hashed for conditioned configs only, so the
+# static models keep their ids): 1, FiLM at scale 1; 2, FiLM at scale 0.1 (models/conditioned.py FILM_SCALE).
+CONDITIONED_VERSION = 2
 # the methods of mtl_core.weighting (issue 5); kept here as names so validating a config imports no TensorFlow
 WEIGHTING_METHODS = ("static", "uncertainty", "gradnorm", "dwa", "rlw", "pcgrad")
 LIMITS = {"epochs": (1, 1000), "batch_size": (1, 8192)}
@@ -58,6 +61,8 @@ class TrainConfig:
         key["engine_version"] = ENGINE_VERSION
         if not self.conditioned:  # added after models were shipped: hashed only when set, so their ids stay
             del key["conditioned"]
+        else:  # what a conditioned model is (its FiLM scale, ...) changed: new ids, the static models' kept
+            key["conditioned"] = {"version": CONDITIONED_VERSION}
         return key
 
     def model_id(self, data_fingerprint: str) -> str:

@@ -53,6 +53,34 @@ def test_the_flag_changes_the_id_and_leaves_existing_ids_unchanged():
             assert TrainConfig.from_dict(card["config"]).model_id(card["data"]["fingerprint"]) == card["id"]
 
 
+def test_conditioned_ids_carry_the_conditioned_version():
+    """What a conditioned model is changed (its FiLM scale): its config hashes a version of its own, so the
+    new models get new ids, and a static config's key is unchanged (no version in it)."""
+    from mtl_core.config import CONDITIONED_VERSION
+
+    preset = get_preset(PRESET)
+    key = make_config(preset, conditioned=True).hash_key("fp")
+    assert key["conditioned"] == {"version": CONDITIONED_VERSION} and CONDITIONED_VERSION >= 2
+    assert "conditioned" not in make_config(preset).hash_key("fp")
+
+
+def test_film_scale_is_in_the_layer_config_and_an_old_config_loads_at_scale_1():
+    import keras
+
+    from mtl_core.models.conditioned import FILM_SCALE, FiLM
+
+    layer = FiLM(FILM_SCALE, name="f")
+    assert layer.get_config()["scale"] == FILM_SCALE
+    assert FiLM.from_config(layer.get_config()).scale == FILM_SCALE
+    old = {k: v for k, v in layer.get_config().items() if k != "scale"}  # saved before the argument existed
+    assert FiLM.from_config(old).scale == 1.0
+    # the scale multiplies gamma and beta: kernel 0, bias 1 -> x * (1 + s) + s
+    x, c = np.ones((2, 3), np.float32), np.zeros((2, 4), np.float32)
+    layer([x, c])
+    layer.bias.assign(np.ones(6, np.float32))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer([x, c])), (1 + FILM_SCALE) + FILM_SCALE, rtol=1e-6)
+
+
 def test_changing_lambda_changes_the_outputs(conditioned):
     from mtl_core.inference import Predictor
 

@@ -31,11 +31,11 @@ def build_model(spec: ModelSpec, tasks: dict[str, TaskSpec], mean=0.0, std=1.0,
     shared = apply_plan(Standardize(mean, std, name="standardize")(inputs), spec.backbone, "backbone")
     z = None
     if conditioned:
-        from mtl_core.models.conditioned import FiLM, conditioning
+        from mtl_core.models.conditioned import FILM_SCALE, FiLM, conditioning
 
         lam = keras.Input(shape=(len(spec.heads),), name="loss_weights")
         z = conditioning(lam)
-        shared = FiLM(name="backbone_film")([shared, z])
+        shared = FiLM(FILM_SCALE, name="backbone_film")([shared, z])
     features: dict = {}
     outputs: dict = {}
     for head in spec.build_order():
@@ -46,7 +46,7 @@ def build_model(spec: ModelSpec, tasks: dict[str, TaskSpec], mean=0.0, std=1.0,
             x = keras.layers.Concatenate(name=f"{head.task}_link")([x] + [features[s] for s in head.inputs_from])
         x = apply_plan(x, head.hidden, f"{head.task}_hidden")
         if z is not None:
-            x = FiLM(name=f"{head.task}_film")([x, z])
+            x = FiLM(FILM_SCALE, name=f"{head.task}_film")([x, z])
         features[head.task] = x
         if head.dropout:
             x = keras.layers.Dropout(head.dropout, name=f"{head.task}_dropout")(x)
