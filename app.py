@@ -10,8 +10,8 @@ only the pages that run a model load it (once per process, see ``pages/_ui.py``)
 
 import streamlit as st
 
-from mtl_core.presets import all_presets
-from mtl_core.store import ModelStore
+from mtl_core.control.presets import all_presets
+from mtl_core.control.store import ModelStore
 from pages import _hub
 
 st.set_page_config(page_title="Multi-Task Studio", page_icon=":material/hub:", layout="wide")

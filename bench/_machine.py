@@ -7,7 +7,7 @@ import platform
 def machine() -> str:
     import tensorflow as tf
 
-    from mtl_core.device import cpu_name
+    from mtl_core.engine.device import cpu_name
 
     cpu = cpu_name()
 

@@ -18,9 +18,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from mtl_core.config import make_config  # noqa: E402
-from mtl_core.presets import get_preset  # noqa: E402
-from mtl_core.training import train  # noqa: E402
+from mtl_core.control.config import make_config  # noqa: E402
+from mtl_core.control.presets import get_preset  # noqa: E402
+from mtl_core.engine.training import train  # noqa: E402
 
 
 def variants(preset):

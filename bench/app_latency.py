@@ -85,8 +85,8 @@ def inputs(folder: Path) -> dict[str, tuple[str, Path, int]]:
     from _images import save_png, shapes
     from PIL import Image
 
-    from mtl_core.data.customers import write_customers_csv
-    from mtl_core.data.digits import colourise, load_sklearn_digits
+    from mtl_core.control.data.customers import write_customers_csv
+    from mtl_core.control.data.digits import colourise, load_sklearn_digits
 
     x, _ = shapes(n=1, seed=123)
     grey, _ = load_sklearn_digits()

@@ -24,12 +24,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from bench._machine import machine  # noqa: E402
-from mtl_core import pareto  # noqa: E402
-from mtl_core.config import make_config  # noqa: E402
-from mtl_core.data.splits import stratified_split  # noqa: E402
-from mtl_core.metrics import all_metrics  # noqa: E402
-from mtl_core.presets import get_preset  # noqa: E402
-from mtl_core.training import Trainer, load_training_data, predict_arrays  # noqa: E402
+from mtl_core.control import pareto  # noqa: E402
+from mtl_core.control.config import make_config  # noqa: E402
+from mtl_core.control.data.splits import stratified_split  # noqa: E402
+from mtl_core.control.metrics import all_metrics  # noqa: E402
+from mtl_core.control.presets import get_preset  # noqa: E402
+from mtl_core.engine.training import Trainer, load_training_data, predict_arrays  # noqa: E402
 
 NO_STOPPING = {"patience": 10**6, "lr_patience": 10**6}
 

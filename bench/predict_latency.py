@@ -22,8 +22,8 @@ import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench._machine import machine  # noqa: E402
-from mtl_core.data.shapes import generate_shapes  # noqa: E402
-from mtl_core.inference import Predictor  # noqa: E402
+from mtl_core.control.data.shapes import generate_shapes  # noqa: E402
+from mtl_core.engine.inference import Predictor  # noqa: E402
 
 
 def timings(fn, runs: int, warmup: int = 5) -> np.ndarray:

@@ -78,7 +78,7 @@ def main() -> None:
     home = tmp / "home"
     home.mkdir()
     os.environ["MTL_HOME"] = str(home)
-    from mtl_core.jobs import JobQueue, progress
+    from mtl_core.control.jobs import JobQueue, progress
 
     rows = {}
     proc, url = start_streamlit(home, tmp / "streamlit.log")

@@ -19,13 +19,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import keras  # noqa: E402
 
 from bench._machine import machine  # noqa: E402
-from mtl_core.config import make_config  # noqa: E402
-from mtl_core.data.splits import stratified_split, train_statistics  # noqa: E402
-from mtl_core.metrics import all_metrics  # noqa: E402
-from mtl_core.models.builder import build_model  # noqa: E402
-from mtl_core.models.spec import ModelSpec  # noqa: E402
-from mtl_core.presets import get_preset  # noqa: E402
-from mtl_core.training import Trainer, load_training_data, predict_arrays  # noqa: E402
+from mtl_core.control.config import make_config  # noqa: E402
+from mtl_core.control.data.splits import stratified_split, train_statistics  # noqa: E402
+from mtl_core.control.metrics import all_metrics  # noqa: E402
+from mtl_core.control.modelspec import ModelSpec  # noqa: E402
+from mtl_core.control.presets import get_preset  # noqa: E402
+from mtl_core.engine.models.builder import build_model  # noqa: E402
+from mtl_core.engine.training import Trainer, load_training_data, predict_arrays  # noqa: E402
 
 
 class EpochTimer(keras.callbacks.Callback):

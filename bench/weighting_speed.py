@@ -16,9 +16,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench._machine import machine  # noqa: E402
-from mtl_core.config import WEIGHTING_METHODS, make_config  # noqa: E402
-from mtl_core.presets import get_preset  # noqa: E402
-from mtl_core.training import Trainer, load_training_data  # noqa: E402
+from mtl_core.control.config import WEIGHTING_METHODS, make_config  # noqa: E402
+from mtl_core.control.presets import get_preset  # noqa: E402
+from mtl_core.engine.training import Trainer, load_training_data  # noqa: E402
 
 
 def main():

@@ -87,8 +87,8 @@ def _kv_list(text: str, flag: str) -> dict[str, str]:
 
 # -- commands -----------------------------------------------------------------------------------
 def cmd_presets(args) -> int:
-    from mtl_core.presets import all_presets
-    from mtl_core.store import ModelStore
+    from mtl_core.control.presets import all_presets
+    from mtl_core.control.store import ModelStore
 
     store = ModelStore()
     rows = []
@@ -105,9 +105,9 @@ def cmd_presets(args) -> int:
 
 
 def _build_config(args):
-    from mtl_core.config import make_config, parse_loss_weights
-    from mtl_core.models.spec import ModelSpec
-    from mtl_core.presets import get_preset
+    from mtl_core.control.config import make_config, parse_loss_weights
+    from mtl_core.control.modelspec import ModelSpec
+    from mtl_core.control.presets import get_preset
 
     preset = get_preset(args.preset)
     data = dict(preset.data_defaults)
@@ -180,8 +180,8 @@ def _build_config(args):
 
 
 def cmd_train(args) -> int:
-    from mtl_core.progress import EventFile, ProgressBar
-    from mtl_core.training import train
+    from mtl_core.control.progress import EventFile, ProgressBar
+    from mtl_core.engine.training import train
 
     preset, config = _build_config(args)  # every flag is checked before the slow TensorFlow import
     if args.device == "cpu":  # hide the GPUs before TensorFlow sees them
@@ -212,8 +212,8 @@ def cmd_train(args) -> int:
 
 
 def _train_ensemble(args, config, subscribers) -> int:
-    from mtl_core.config import parse_loss_weights
-    from mtl_core.ensemble import train_ensemble
+    from mtl_core.control.config import parse_loss_weights
+    from mtl_core.engine.ensemble import train_ensemble
 
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
@@ -235,29 +235,29 @@ def _train_ensemble(args, config, subscribers) -> int:
 def _load_predictor(preset: str, model: str | None, loss_weights: str | None = None):
     """Resolve the model(s) first, so a wrong name (or --loss-weights for a model that does not take them)
     fails fast, then import TensorFlow and load."""
-    from mtl_core.presets import get_preset
-    from mtl_core.store import ModelStore
+    from mtl_core.control.presets import get_preset
+    from mtl_core.control.store import ModelStore
 
     get_preset(preset)
     store = ModelStore()
     refs = [r.strip() for r in model.split(",")] if model else [None]
     stored = [store.resolve(preset, r) for r in refs]
     if loss_weights is not None:
-        from mtl_core.conditioned import resolve_weights
-        from mtl_core.config import parse_loss_weights
+        from mtl_core.control.config import parse_loss_weights
+        from mtl_core.control.loss_weights import resolve_weights
 
         given = parse_loss_weights(loss_weights)
         for member in stored:
             resolve_weights({"id": member.id, **member.card}, given)
     _quiet_tensorflow()
-    from mtl_core.inference import Predictor
+    from mtl_core.engine.inference import Predictor
 
     return Predictor(stored)
 
 
 def cmd_evaluate(args) -> int:
-    from mtl_core.config import parse_loss_weights
-    from mtl_core.evaluation import evaluate
+    from mtl_core.control.config import parse_loss_weights
+    from mtl_core.engine.evaluation import evaluate
 
     predictor = _load_predictor(args.preset, args.model, args.loss_weights)
     given = parse_loss_weights(args.loss_weights) if args.loss_weights else None
@@ -271,7 +271,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from mtl_core.config import parse_loss_weights
+    from mtl_core.control.config import parse_loss_weights
 
     predictor = _load_predictor(args.preset, args.model, args.loss_weights)
     given = parse_loss_weights(args.loss_weights) if args.loss_weights else None
@@ -298,8 +298,8 @@ def cmd_predict(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from mtl_core.presets import all_presets
-    from mtl_core.store import ModelStore
+    from mtl_core.control.presets import all_presets
+    from mtl_core.control.store import ModelStore
 
     store = ModelStore()
     defaults = {p.name: (store.default(p.name).id if store.default(p.name) else None) for p in all_presets()}
@@ -315,9 +315,9 @@ def cmd_models(args) -> int:
 
 def cmd_sweep(args) -> int:
     """Train (or reuse) one model per loss-weight vector; their validation metrics, Pareto flags, hypervolume."""
-    from mtl_core import pareto
-    from mtl_core.progress import ProgressBar
-    from mtl_core.sweep import check_sweep, run_sweep
+    from mtl_core.control import pareto
+    from mtl_core.control.progress import ProgressBar
+    from mtl_core.control.sweeps import check_sweep, run_sweep
 
     preset, config = _build_config(args)  # the train options, checked before TensorFlow is imported
     heads = list(config.loss_weights)
@@ -349,7 +349,7 @@ def cmd_sweep(args) -> int:
 
 def cmd_pull(args) -> int:
     """A preset's model from the Hugging Face Hub: one commit, sha256 checked, loaded under safe_mode, stored."""
-    from mtl_core import hub
+    from mtl_core.engine import hub
 
     announced: set[str] = set()
 
@@ -373,7 +373,7 @@ def cmd_pull(args) -> int:
 def cmd_push(args) -> int:
     """A stored model to the Hub with a model card; the token comes from HF_TOKEN only (never a flag: shell
     history and process lists would keep it)."""
-    from mtl_core import hub
+    from mtl_core.engine import hub
 
     result = hub.push(args.model, args.repo, private=args.private)
     _emit(args, result.to_dict(), f"pushed {result.model} to {result.url} (commit {result.commit[:12]}, "
@@ -382,7 +382,7 @@ def cmd_push(args) -> int:
 
 
 def _job_row(job, log: bool = False) -> dict:
-    from mtl_core.jobs import progress, tail_log
+    from mtl_core.control.jobs import progress, tail_log
 
     row = {**job.to_dict(), "progress": progress(job)}
     if log:
@@ -393,7 +393,7 @@ def _job_row(job, log: bool = False) -> dict:
 
 
 def _job_line(job) -> str:
-    from mtl_core.jobs import progress
+    from mtl_core.control.jobs import progress
 
     p = progress(job)
     state = {"queued": f"queued #{job.position}",
@@ -402,8 +402,8 @@ def _job_line(job) -> str:
 
 
 def cmd_jobs(args) -> int:
-    """Background trainings (mtl_core.jobs): one at a time per machine, first come first served."""
-    from mtl_core.jobs import JobQueue
+    """Background trainings (mtl_core.control.jobs): one at a time per machine, first come first served."""
+    from mtl_core.control.jobs import JobQueue
 
     queue = JobQueue()
     action = args.jobs_command or "list"

@@ -1,6 +1,6 @@
 """The Hugging Face Hub in the app: pull a preset's model, push the selected one, and the pulls at start.
 
-Widgets only; ``mtl_core.hub`` does the work. Downloads run in the script thread (huggingface_hub downloads a
+Widgets only; ``mtl_core.engine.hub`` does the work. Downloads run in the script thread (huggingface_hub downloads a
 single file synchronously), so the progress bar is updated with ordinary ``st`` calls. The push token lives in
 a password field, i.e. in this session's memory; it is handed to ``hub.push`` and never written anywhere.
 """
@@ -11,7 +11,7 @@ import threading
 
 import streamlit as st
 
-from mtl_core import hub
+from mtl_core.engine import hub
 from mtl_core.errors import UserError
 from pages import _ui as ui
 

@@ -1,5 +1,5 @@
 """Widgets and layout shared by the pages: the preset in session state, the error guard, cached model
-loading, and the per-head output panels. Everything computed comes from ``mtl_core.views``.
+loading, and the per-head output panels. Everything computed comes from ``mtl_core.views.common``.
 
 Models are loaded once per process with ``st.cache_resource`` (keyed by model id and folder); data
 and evaluations are cached with ``st.cache_data``. TensorFlow is imported only inside the cached
@@ -15,10 +15,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from mtl_core import charts, views
+from mtl_core.control.presets import all_presets, get_preset
+from mtl_core.control.store import ModelStore, StoredModel
 from mtl_core.errors import UserError
-from mtl_core.presets import all_presets, get_preset
-from mtl_core.store import ModelStore, StoredModel
+from mtl_core.views import charts
+from mtl_core.views import common as views
 
 log = logging.getLogger("mtl_studio")
 
@@ -78,7 +79,7 @@ def load_predictor(model_id: str, folder: str):
     """One Predictor per model (id + folder), shared by every session and rerun."""
     import numpy as np
 
-    from mtl_core.inference import Predictor
+    from mtl_core.engine.inference import Predictor
 
     predictor = Predictor(StoredModel(model_id, Path(folder), _card(model_id, folder), "path"))
     # Trace the model (and, for images, load the decoders) now rather than on the first upload.
@@ -94,7 +95,7 @@ def predictor_for(model: StoredModel):
 
 
 def _card(model_id: str, folder: str) -> dict:
-    from mtl_core.store import read_card
+    from mtl_core.control.store import read_card
 
     card = read_card(Path(folder))
     if card is None:

@@ -3,7 +3,8 @@ how each was trained (method, loss weights), and their validation curves and los
 
 import streamlit as st
 
-from mtl_core import charts, compare, views
+from mtl_core.views import charts, compare
+from mtl_core.views import common as views
 from pages import _ui as ui
 
 ui.page_setup("compare")

@@ -4,8 +4,9 @@
 import numpy as np
 import streamlit as st
 
-from mtl_core import charts, views
-from mtl_core.presets import get_preset
+from mtl_core.control.presets import get_preset
+from mtl_core.views import charts
+from mtl_core.views import common as views
 from pages import _ui as ui
 
 ui.page_setup("data")

@@ -5,9 +5,9 @@ Reads presets and model cards only: no TensorFlow, so the first page opens fast.
 
 import streamlit as st
 
-from mtl_core import views
-from mtl_core.presets import all_presets
-from mtl_core.store import ModelStore, mtl_home, shipped_dir
+from mtl_core.control.presets import all_presets
+from mtl_core.control.store import ModelStore, mtl_home, shipped_dir
+from mtl_core.views import common as views
 from pages import _ui as ui
 
 ui.page_setup("home")

@@ -6,8 +6,9 @@ import functools
 
 import streamlit as st
 
-from mtl_core import charts, views
-from mtl_core.presets import all_presets, get_preset
+from mtl_core.control.presets import all_presets, get_preset
+from mtl_core.views import charts
+from mtl_core.views import common as views
 from pages import _hub
 from pages import _ui as ui
 

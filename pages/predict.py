@@ -6,7 +6,7 @@ one widget per feature (live prediction) or a CSV for a batch with a downloadabl
 
 import streamlit as st
 
-from mtl_core import views
+from mtl_core.views import common as views
 from pages import _ui as ui
 
 ui.page_setup("predict")

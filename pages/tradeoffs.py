@@ -5,8 +5,10 @@ and its predictions for a chosen input follow the sliders without retraining."""
 
 import streamlit as st
 
-from mtl_core import pareto, tradeoffs, views
-from mtl_core.sweep import submit_sweep
+from mtl_core.control import pareto
+from mtl_core.control.sweeps import submit_sweep
+from mtl_core.views import common as views
+from mtl_core.views import tradeoffs
 from pages import _ui as ui
 
 ui.page_setup("tradeoffs")
@@ -63,7 +65,7 @@ with ui.guard("the sweep"):
     if launched:
         @st.fragment(run_every=3)
         def sweep_progress() -> None:
-            from mtl_core.jobs import JobQueue, progress
+            from mtl_core.control.jobs import JobQueue, progress
 
             queue = JobQueue()
             queue.advance()
@@ -145,7 +147,7 @@ with ui.guard("the loss-conditioned model"):
         st.info(f"No loss-conditioned model of {preset.name} yet. Train one: "
                 f"`python -m mtl_core train --preset {preset.name} --conditioned`, or here in the background.")
         if st.button("Train one in the background", key="tradeoffs-train-conditioned", icon=":material/play_arrow:"):
-            from mtl_core.jobs import JobQueue
+            from mtl_core.control.jobs import JobQueue
 
             queue = JobQueue()
             job = queue.submit(["--preset", preset.name, "--conditioned"])

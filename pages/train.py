@@ -1,14 +1,16 @@
 """Train: one slider per head's loss weight, a weighting method and the training options; "Train" queues a
-background job (a separate process, see mtl_core.jobs) and the page follows it live: progress, per-head
+background job (a separate process, see mtl_core.control.jobs) and the page follows it live: progress, per-head
 validation curves, adaptive loss weights, Cancel. A config trained before opens its stored model at once.
 Every option here is a flag of `python -m mtl_core train`; the page shows the equivalent command."""
 
 import streamlit as st
 
-from mtl_core import charts, train_form, views
-from mtl_core.config import WEIGHTING_METHODS
+from mtl_core.control.config import WEIGHTING_METHODS
+from mtl_core.control.jobs import JobQueue
 from mtl_core.errors import UserError
-from mtl_core.jobs import JobQueue
+from mtl_core.views import charts
+from mtl_core.views import common as views
+from mtl_core.views import train as train_form
 from pages import _ui as ui
 
 ui.page_setup("train")

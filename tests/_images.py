@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mtl_core.data.shapes import generate_shapes
+from mtl_core.control.data.shapes import generate_shapes
 
 
 def shapes(n: int = 4, seed: int = 123, noise: float = 0.3) -> tuple[np.ndarray, np.ndarray]:

@@ -22,10 +22,10 @@ TINY_DATA = {"source": "generated", "n": 400, "noise": 0.3, "seed": 0}
 @pytest.fixture(scope="session")
 def tiny_store():
     """A store holding one shapes-3head model trained for 2 epochs on 400 generated images."""
-    from mtl_core.config import make_config
-    from mtl_core.presets import get_preset
-    from mtl_core.store import ModelStore
-    from mtl_core.training import train
+    from mtl_core.control.config import make_config
+    from mtl_core.control.presets import get_preset
+    from mtl_core.control.store import ModelStore
+    from mtl_core.engine.training import train
 
     store = ModelStore(root=_SESSION_HOME / "tiny" / "models", shipped=None)
     config = make_config(get_preset("shapes-3head"), data=TINY_DATA, epochs=2, batch_size=32, seed=1)

@@ -13,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mtl_core.config import make_config
-from mtl_core.data.customers import FEATURES, generate_customers, write_customers_csv
-from mtl_core.data.splits import stratified_split
-from mtl_core.data.tabular import TabularEncoder, read_csv
+from mtl_core.control.config import make_config
+from mtl_core.control.data.customers import FEATURES, generate_customers, write_customers_csv
+from mtl_core.control.data.splits import stratified_split
+from mtl_core.control.data.tabular import TabularEncoder, read_csv
+from mtl_core.control.presets import get_preset
 from mtl_core.errors import UserError
-from mtl_core.presets import get_preset
 
 PRESET = "churn-spend"
 CONTRACTS = {"month-to-month", "one-year", "two-year"}
@@ -143,8 +143,8 @@ def setup():
     """The Trainer's model, inputs, per-head masks and compiled losses for 600 customers, 30% labels missing."""
     import keras
 
-    from mtl_core.models.builder import build_model
-    from mtl_core.training import Trainer, load_training_data
+    from mtl_core.engine.models.builder import build_model
+    from mtl_core.engine.training import Trainer, load_training_data
 
     preset = get_preset(PRESET)
     config = make_config(preset, data=MISSING_DATA, epochs=3, batch_size=32, seed=0)
@@ -200,7 +200,7 @@ def test_training_batches_carry_the_masks_as_per_head_sample_weights(setup):
 
 
 def test_nothing_missing_means_no_masks():
-    from mtl_core.training import Trainer
+    from mtl_core.engine.training import Trainer
 
     preset = get_preset(PRESET)
     config = make_config(preset, data={"source": "generated", "n": 100, "seed": 0}, epochs=1)
@@ -258,7 +258,7 @@ def test_a_missing_label_changes_only_its_own_heads_gradient(setup):
 
 @pytest.fixture(scope="module")
 def trained(setup):
-    from mtl_core.training import Trainer
+    from mtl_core.engine.training import Trainer
 
     result = Trainer(setup["preset"], setup["config"]).run(setup["data"])
     return result
@@ -278,7 +278,7 @@ def test_training_with_missing_labels_works_and_learns_spend(trained):
 
 
 def test_card_metrics_leave_out_rows_without_that_label(setup, trained):
-    from mtl_core.training import predict_arrays
+    from mtl_core.engine.training import predict_arrays
 
     card, data = trained.card, setup["data"]
     split = split_of(setup["config"], data)

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mtl_core.data import cifar
-from mtl_core.data.aqi import AQI_UNIT, haze_score, synthetic_aqi
-from mtl_core.data.cifar import (
+from mtl_core.control.data import cifar
+from mtl_core.control.data.aqi import AQI_UNIT, haze_score, synthetic_aqi
+from mtl_core.control.data.cifar import (
     CIFAR10_NAMES,
     CIFAR100_COARSE_NAMES,
     CIFAR100_FINE_NAMES,
@@ -32,9 +32,9 @@ from mtl_core.data.cifar import (
     write_cifar10_fixture,
     write_cifar100_fixture,
 )
+from mtl_core.control.plan import validate_plan
+from mtl_core.control.presets import get_preset
 from mtl_core.errors import UserError
-from mtl_core.models.plan import validate_plan
-from mtl_core.presets import get_preset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,7 +48,7 @@ def offline():
     """keras.utils.get_file fails as without a network; failures of earlier builds are forgotten."""
     import keras.src.utils.file_utils as file_utils
 
-    from mtl_core.models import plan
+    from mtl_core.engine.models import plan
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(file_utils, "get_file", _offline_get_file)
@@ -314,8 +314,8 @@ def test_bad_backbone_steps_are_refused_before_building(step):
 def test_resize_step_and_caffe_preprocessing():
     import keras
 
-    from mtl_core.models.layers import CaffePreprocess
-    from mtl_core.models.plan import apply_plan, pretrained_report
+    from mtl_core.control.plan import apply_plan, pretrained_report
+    from mtl_core.engine.models.layers import CaffePreprocess
 
     validate_plan(("resize:96", "app:mobilenetv2", "app:resnet50:0.5", "gap"), "backbone")
     rgb = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
@@ -330,10 +330,10 @@ def test_resize_step_and_caffe_preprocessing():
 
 
 def test_the_resnet50_variants_build_offline_and_say_so(offline):
-    from mtl_core.models.builder import build_model
-    from mtl_core.models.layers import CaffePreprocess
-    from mtl_core.models.plan import pretrained_report
-    from mtl_core.presets.cifar100_fine_coarse import VARIANT_TRAIN, VARIANTS
+    from mtl_core.control.plan import pretrained_report
+    from mtl_core.control.presets.cifar100_fine_coarse import VARIANT_TRAIN, VARIANTS
+    from mtl_core.engine.models.builder import build_model
+    from mtl_core.engine.models.layers import CaffePreprocess
 
     preset = get_preset("cifar100-fine-coarse")
     assert set(VARIANTS) == set(VARIANT_TRAIN) == {"resnet50", "resnet50-enhanced"}
@@ -354,9 +354,9 @@ def test_the_resnet50_variants_build_offline_and_say_so(offline):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, offline):
-    from mtl_core.config import make_config
-    from mtl_core.store import ModelStore
-    from mtl_core.training import train
+    from mtl_core.control.config import make_config
+    from mtl_core.control.store import ModelStore
+    from mtl_core.engine.training import train
 
     home = tmp_path_factory.mktemp("cifar")
     store = ModelStore(root=home / "models", shipped=None)
@@ -402,7 +402,7 @@ def _png(path: Path, seed: int) -> Path:
 
 @pytest.mark.parametrize("name", ["cifar10-aqi", "cifar100-fine-coarse"])
 def test_stored_models_load_under_safe_mode_and_predict_a_png_with_every_head(trained, name, tmp_path):
-    from mtl_core.inference import Predictor
+    from mtl_core.engine.inference import Predictor
 
     store = trained["store"]
     predictor = Predictor.for_preset(name, trained[name][0], store)  # keras.saving.load_model(safe_mode=True)

@@ -167,7 +167,7 @@ def test_train_same_config_again_returns_the_stored_model(first_train):
 
 
 def test_predict_two_images_json(cli_env, tiny_store, two_pngs):
-    from mtl_core.inference import Predictor
+    from mtl_core.engine.inference import Predictor
 
     store, model_id, _ = tiny_store
 

@@ -17,9 +17,9 @@ import pytest
 from PIL import Image
 
 from mtl_core.cli import main
-from mtl_core.data.digits import COLOR_NAMES, colourise, load_mnist, load_sklearn_digits
+from mtl_core.control.data.digits import COLOR_NAMES, colourise, load_mnist, load_sklearn_digits
+from mtl_core.control.presets import get_preset
 from mtl_core.errors import UserError
-from mtl_core.presets import get_preset
 
 PRESET = "color-digits"
 
@@ -262,7 +262,7 @@ def trained(tmp_path_factory, digits):
     """`train --data mnist --data-dir FOLDER` on an mnist.npz holding the 1,797 real scikit-learn digits
     (1,500 as x_train, 297 as x_test), one epoch, in a private store; the JSON, the card and the stderr.
     """
-    from mtl_core.store import ModelStore
+    from mtl_core.control.store import ModelStore
 
     root = tmp_path_factory.mktemp("color-digits")
     folder = write_npz(root / "keras-datasets" / "mnist.npz", **mnist_arrays(digits, 1500, 297)).parent
@@ -300,7 +300,7 @@ def test_short_training_learns_digits_and_colours(trained):
 
 
 def test_card_keeps_the_digit_confusion_matrix_of_the_test_split(trained, digits):
-    from mtl_core.data.splits import stratified_split
+    from mtl_core.control.data.splits import stratified_split
 
     card = trained["card"]
     matrix = np.array(card["metrics"]["test"]["digit"]["confusion_matrix"])
@@ -322,7 +322,7 @@ def save_rgb_png(rgb: np.ndarray, path: Path) -> Path:
 
 
 def test_predictor_reads_red_and_green_pngs(trained, digits, tmp_path):
-    from mtl_core.inference import Predictor
+    from mtl_core.engine.inference import Predictor
 
     store, model_id = trained["store"], trained["doc"]["model"]
     grey = digits[0][digits[1] == 3][0]

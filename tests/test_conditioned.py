@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from test_cli import run_without_tensorflow
 
-from mtl_core import conditioned as cond
 from mtl_core.cli import main
-from mtl_core.config import TrainConfig, make_config
+from mtl_core.control import loss_weights as cond
+from mtl_core.control.config import TrainConfig, make_config
+from mtl_core.control.presets import get_preset
+from mtl_core.control.store import ModelStore
 from mtl_core.errors import UserError
-from mtl_core.presets import get_preset
-from mtl_core.store import ModelStore
 
 TINY_DATA = {"source": "generated", "n": 400, "noise": 0.3, "seed": 0}  # as tests/conftest.py
 
@@ -33,7 +33,7 @@ def conditioned(tmp_path_factory):
     """A conditioned shapes-3head model trained for 2 epochs on 300 generated images, in its own store
     (configured by the CLI's own parser, so `train --conditioned` with the same flags finds it)."""
     from mtl_core.cli import _build_config, build_parser
-    from mtl_core.training import train
+    from mtl_core.engine.training import train
 
     store = ModelStore(root=tmp_path_factory.mktemp("cond") / "models", shipped=None)
     _, config = _build_config(build_parser().parse_args(TRAIN_ARGV))
@@ -56,7 +56,7 @@ def test_the_flag_changes_the_id_and_leaves_existing_ids_unchanged():
 def test_conditioned_ids_carry_the_conditioned_version():
     """What a conditioned model is changed (its FiLM scale): its config hashes a version of its own, so the
     new models get new ids, and a static config's key is unchanged (no version in it)."""
-    from mtl_core.config import CONDITIONED_VERSION
+    from mtl_core.control.config import CONDITIONED_VERSION
 
     preset = get_preset(PRESET)
     key = make_config(preset, conditioned=True).hash_key("fp")
@@ -67,7 +67,7 @@ def test_conditioned_ids_carry_the_conditioned_version():
 def test_film_scale_is_in_the_layer_config_and_an_old_config_loads_at_scale_1():
     import keras
 
-    from mtl_core.models.conditioned import FILM_SCALE, FiLM
+    from mtl_core.engine.models.conditioned import FILM_SCALE, FiLM
 
     layer = FiLM(FILM_SCALE, name="f")
     assert layer.get_config()["scale"] == FILM_SCALE
@@ -82,7 +82,7 @@ def test_film_scale_is_in_the_layer_config_and_an_old_config_loads_at_scale_1():
 
 
 def test_changing_lambda_changes_the_outputs(conditioned):
-    from mtl_core.inference import Predictor
+    from mtl_core.engine.inference import Predictor
 
     store, model_id, _ = conditioned
     predictor = Predictor(store.find(model_id))
@@ -99,7 +99,7 @@ def test_changing_lambda_changes_the_outputs(conditioned):
 def test_film_modulates_features_per_example_and_starts_as_the_identity():
     import keras
 
-    from mtl_core.models.conditioned import FiLM, LogLossWeights
+    from mtl_core.engine.models.conditioned import FiLM, LogLossWeights
 
     features = np.random.default_rng(1).normal(size=(2, 4, 4, 3)).astype(np.float32)
     lam = np.array([[0.9, 0.1], [0.1, 0.9]], np.float32)
@@ -118,8 +118,8 @@ def test_a_constant_lambda_gives_the_static_weighted_loss():
     import keras
     import tensorflow as tf
 
-    from mtl_core.models.builder import build_model
-    from mtl_core.training import Trainer
+    from mtl_core.engine.models.builder import build_model
+    from mtl_core.engine.training import Trainer
 
     preset = get_preset(PRESET)
     lam = np.array([0.5, 0.3, 0.2], np.float32)
@@ -169,8 +169,8 @@ def test_the_card_holds_validation_metrics_on_a_lambda_grid(conditioned):
 
 
 def test_prediction_json_and_evaluation_say_which_lambda(conditioned):
-    from mtl_core.evaluation import evaluate
-    from mtl_core.inference import Predictor
+    from mtl_core.engine.evaluation import evaluate
+    from mtl_core.engine.inference import Predictor
 
     store, model_id, _ = conditioned
     predictor = Predictor(store.find(model_id))
@@ -187,7 +187,7 @@ def test_prediction_json_and_evaluation_say_which_lambda(conditioned):
 
 
 def test_an_ordinary_model_refuses_loss_weights(tiny_store):
-    from mtl_core.inference import Predictor
+    from mtl_core.engine.inference import Predictor
 
     store, model_id, _ = tiny_store
     predictor = Predictor(store.find(model_id))

@@ -20,9 +20,9 @@ import pytest
 import yaml
 from fake_hub import FakeHub
 
-from mtl_core import hub
+from mtl_core.control.store import ModelStore, sha256_file
+from mtl_core.engine import hub
 from mtl_core.errors import UserError
-from mtl_core.store import ModelStore, sha256_file
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "hf_test_secret_token_123"
@@ -230,7 +230,7 @@ def test_push_then_pull_round_trip(fake, env, tiny_store):
     result = hub.pull("shapes-3head", "alice/round-trip", endpoint=fake.endpoint, store=target, token=TOKEN)
     assert (result.model, result.commit) == (model_id, pushed.commit)
 
-    from mtl_core.inference import Predictor
+    from mtl_core.engine.inference import Predictor
 
     x = np.random.default_rng(0).random((8, 32, 32, 1), dtype=np.float32)
     before = Predictor(store.find(model_id)).predict_arrays(x)
@@ -285,7 +285,7 @@ def test_shipped_manifest_configures_nothing_by_default(monkeypatch):
     monkeypatch.delenv("MTL_HUB_MANIFEST", raising=False)
     monkeypatch.setenv("MTL_WEIGHTS", str(ROOT / "weights"))
     data = json.loads((ROOT / "weights" / "hub.json").read_text())
-    from mtl_core.presets import all_presets
+    from mtl_core.control.presets import all_presets
 
     assert set(data["presets"]) == {p.name for p in all_presets()}
     for name in list(os.environ):

@@ -1,4 +1,4 @@
-"""Tests for mtl_core.data.images: real files in real formats, written with Pillow into tmp_path."""
+"""Tests for mtl_core.control.data.images: real files in real formats, written with Pillow into tmp_path."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from mtl_core.data import images
-from mtl_core.data.images import MAX_PIXELS, describe_source, load_image, prepare_image, to_array
+from mtl_core.control.data import images
+from mtl_core.control.data.images import MAX_PIXELS, describe_source, load_image, prepare_image, to_array
 from mtl_core.errors import UserError
 
 EPS = 1e-6

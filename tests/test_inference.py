@@ -22,9 +22,9 @@ from _images import (
     truncated_png,
 )
 
-from mtl_core.data.shapes import SHAPE_NAMES
+from mtl_core.control.data.shapes import SHAPE_NAMES
+from mtl_core.control.store import StoredModel, sha256_file
 from mtl_core.errors import UserError
-from mtl_core.store import StoredModel, sha256_file
 
 HEADS = ["shape", "orientation", "intensity"]
 QUANTISATION = 0.5 / 255  # largest change of a pixel in [0, 1] saved as 8 bits
@@ -40,7 +40,7 @@ def stored(tiny_store) -> StoredModel:
 
 @pytest.fixture(scope="module")
 def predictor(stored):
-    from mtl_core.inference import Predictor
+    from mtl_core.engine.inference import Predictor
 
     return Predictor([stored])
 
@@ -220,7 +220,7 @@ def test_saved_png_predicts_like_the_training_array(predictor, tmp_path):
 
 
 def test_predict_fn_returns_class_indices_and_values(predictor, tiny_store):
-    from mtl_core.inference import predict_fn
+    from mtl_core.engine.inference import predict_fn
 
     store, model_id, _ = tiny_store
     x, _ = shapes(n=12, seed=11)
@@ -243,7 +243,7 @@ def test_predict_fn_returns_class_indices_and_values(predictor, tiny_store):
 
 
 def test_predict_fn_refuses_a_wrong_image_size(predictor):
-    from mtl_core.inference import predict_fn
+    from mtl_core.engine.inference import predict_fn
 
     with pytest.raises(UserError, match=r"^X: shape \(2, 28, 28.*expected \(N, 32, 32\)$"):
         predict_fn(np.zeros((2, 28, 28), np.float32), predictor=predictor)
@@ -259,7 +259,7 @@ def copy_model(stored: StoredModel, where: Path) -> StoredModel:
 
 
 def test_model_file_with_changed_bytes_is_refused(stored, tmp_path):
-    from mtl_core.inference import Predictor
+    from mtl_core.engine.inference import Predictor
 
     copy = copy_model(stored, tmp_path)
     assert sha256_file(copy.model_file) == copy.card["model_sha256"]  # the copy itself is fine
@@ -280,7 +280,7 @@ def test_model_file_with_changed_bytes_is_refused(stored, tmp_path):
 def test_model_with_a_lambda_layer_is_refused_under_safe_mode(stored, tmp_path):
     import keras
 
-    from mtl_core.inference import Predictor
+    from mtl_core.engine.inference import Predictor
 
     copy = copy_model(stored, tmp_path)
     inputs = keras.Input((32, 32, 1))

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from mtl_core import cli
+from mtl_core.control.jobs import JobQueue, epoch_events, progress, tail_log
+from mtl_core.control.store import ModelStore
 from mtl_core.errors import UserError
-from mtl_core.jobs import JobQueue, epoch_events, progress, tail_log
-from mtl_core.store import ModelStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SHAPES_TINY = ["--preset", "shapes-3head", "--data-option", "n=200", "--epochs", "1", "--batch-size", "32"]
@@ -129,7 +129,7 @@ def test_unknown_preset_and_keyword_options_are_checked_too(queue, home):
 
 
 def test_submit_stores_canonical_arguments_and_the_validated_config(queue, tmp_path, monkeypatch):
-    from mtl_core.data.shapes import generate_shapes
+    from mtl_core.control.data.shapes import generate_shapes
 
     folder = tmp_path / "data"
     folder.mkdir()
@@ -181,7 +181,7 @@ class BlockTensorFlow:
         return None
 
 sys.meta_path.insert(0, BlockTensorFlow())
-from mtl_core.jobs import JobQueue, progress, tail_log
+from mtl_core.control.jobs import JobQueue, progress, tail_log
 
 q = JobQueue()
 t0 = time.perf_counter()
@@ -297,7 +297,7 @@ def test_a_data_folder_that_does_not_load_is_refused_before_a_job_exists(queue, 
 
 
 def test_a_job_whose_data_goes_bad_after_submission_fails_with_the_one_line_reason(queue, home, tmp_path):
-    from mtl_core.data.shapes import generate_shapes
+    from mtl_core.control.data.shapes import generate_shapes
 
     folder = tmp_path / "data"
     folder.mkdir()

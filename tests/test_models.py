@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mtl_core.data.shapes import generate_shapes
-from mtl_core.models.builder import build_model
-from mtl_core.models.spec import HeadSpec, ModelSpec
-from mtl_core.presets.shapes_3head import PRESET
+from mtl_core.control.data.shapes import generate_shapes
+from mtl_core.control.modelspec import HeadSpec, ModelSpec
+from mtl_core.control.presets.shapes_3head import PRESET
+from mtl_core.engine.models.builder import build_model
 
 TASKS = PRESET.tasks_by_name
 

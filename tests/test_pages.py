@@ -2,7 +2,7 @@
 with the right labels; bad uploads give one-line errors while the other items still show; a preset
 without a model says how to get one; the Data and Models pages show their figures; a stored model can be
 deleted (after a confirmation) and a shipped one cannot. The shipped models in weights/ are used, so
-nothing trains here; mtl_core.views (what the pages compute) is tested at the end without Streamlit."""
+nothing trains here; mtl_core.views.common (what the pages compute) is tested at the end without Streamlit."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from _images import empty_file, png_bytes, save_png, shapes, text_file, truncate
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from mtl_core import views
-from mtl_core.data.shapes import SHAPE_NAMES
+from mtl_core.control.data.shapes import SHAPE_NAMES
+from mtl_core.views import common as views
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -67,7 +67,7 @@ def charts(at: AppTest) -> int:
 
 def page_prediction(preset: str, sources: list, names: list[str]) -> list[dict]:
     """What the command line / Predictor says for the same inputs (the reference for the page)."""
-    from mtl_core.inference import Predictor
+    from mtl_core.engine.inference import Predictor
 
     return Predictor.for_preset(preset).predict(sources, names).items
 
@@ -109,7 +109,7 @@ def test_predict_page_uploads_pngs_and_shows_every_head_with_the_right_labels(sh
 
 def coloured_digit_png(index: int) -> tuple[bytes, str, str]:
     """A real coloured digit (scikit-learn's digits, coloured as the preset does) as PNG bytes."""
-    from mtl_core.data.digits import colourise, load_sklearn_digits
+    from mtl_core.control.data.digits import colourise, load_sklearn_digits
 
     grey, digits = load_sklearn_digits()
     rgb, colour = colourise(grey, 0)
@@ -148,7 +148,7 @@ def test_predict_page_gallery_sample_shows_outputs_beside_the_true_labels(shippe
 
 def customers_csv(tmp_path: Path, n: int = 12) -> tuple[bytes, int]:
     """A real customers CSV with one bad row (text in a numeric column); returns it and the bad line."""
-    from mtl_core.data.customers import write_customers_csv
+    from mtl_core.control.data.customers import write_customers_csv
 
     lines = write_customers_csv(tmp_path / "customers.csv", n=n, seed=7).read_text().splitlines()
     cells = lines[3].split(",")
@@ -304,7 +304,7 @@ def test_models_page_deletes_a_stored_model_after_confirmation(shipped):
     assert source.exists()  # the shipped one stays, and is now the default again
 
 
-# ----------------------------------------------------------------------------- mtl_core.views
+# ----------------------------------------------------------------------------- mtl_core.views.common
 
 
 def test_top_probabilities_fold_the_rest_of_many_classes():
@@ -346,7 +346,7 @@ def test_format_value_and_range():
 
 
 def test_offline_sources_never_count_a_download():
-    from mtl_core.presets import all_presets
+    from mtl_core.control.presets import all_presets
 
     offline = {p.name: views.data_available(p) for p in all_presets()}
     assert offline["shapes-3head"] and offline["color-digits"] and offline["churn-spend"]

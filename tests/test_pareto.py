@@ -7,8 +7,8 @@ import itertools
 import numpy as np
 import pytest
 
-from mtl_core import pareto
-from mtl_core.tasks import TaskSpec
+from mtl_core.control import pareto
+from mtl_core.control.tasks import TaskSpec
 
 
 def test_dominance_on_hand_made_points():

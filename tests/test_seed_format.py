@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mtl_core.data.seed_format import load_xy_dir
+from mtl_core.control.data.seed_format import load_xy_dir
+from mtl_core.control.presets.shapes_3head import PRESET, TASKS
 from mtl_core.errors import UserError
-from mtl_core.presets.shapes_3head import PRESET, TASKS
 
 N = 12
 

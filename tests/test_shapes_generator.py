@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from mtl_core.data.shapes import N_ORIENTATIONS, SHAPE_NAMES, generate_shapes
+from mtl_core.control.data.shapes import N_ORIENTATIONS, SHAPE_NAMES, generate_shapes
 from mtl_core.errors import UserError
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mtl_core.data.splits import stratified_split, train_statistics
+from mtl_core.control.data.splits import stratified_split, train_statistics
 
 N = 1000
 # Imbalanced classes, so a split that ignores them drifts visibly from these proportions.
@@ -112,9 +112,9 @@ def test_tabular_statistics_are_per_column_from_the_training_rows_only():
 
 
 def test_trained_models_normalisation_is_the_training_split_mean(tiny_store):
-    from mtl_core.config import TrainConfig
-    from mtl_core.presets import get_preset
-    from mtl_core.training import load_training_data
+    from mtl_core.control.config import TrainConfig
+    from mtl_core.control.presets import get_preset
+    from mtl_core.engine.training import load_training_data
 
     _, _, card = tiny_store
     preset = get_preset(card["preset"])
@@ -137,7 +137,7 @@ def test_trained_models_normalisation_is_the_training_split_mean(tiny_store):
 def test_saved_model_standardises_with_the_cards_statistics(tiny_store):
     import keras
 
-    import mtl_core.models.layers  # noqa: F401  (registers the custom layers)
+    import mtl_core.engine.models.layers  # noqa: F401  (registers the custom layers)
 
     store, model_id, card = tiny_store
     model = keras.saving.load_model(store.find(model_id).model_file, safe_mode=True, compile=False)

@@ -14,8 +14,8 @@ import h5py
 import numpy as np
 import pytest
 
+from mtl_core.control.store import ModelStore
 from mtl_core.errors import UserError
-from mtl_core.store import ModelStore
 
 PRESET = "shapes-3head"
 SMALL_DATA = {"source": "generated", "n": 200, "noise": 0.3, "seed": 0}
@@ -37,8 +37,8 @@ def _copy_model(src: Path, dest_root: Path, name: str | None = None, **card_chan
 
 @pytest.fixture(scope="module")
 def small_model():
-    from mtl_core.models.builder import build_model
-    from mtl_core.presets import get_preset
+    from mtl_core.control.presets import get_preset
+    from mtl_core.engine.models.builder import build_model
 
     preset = get_preset(PRESET)
     return build_model(preset.model, preset.tasks_by_name, 0.5, 0.25)
@@ -61,7 +61,7 @@ class _FailingJson:
 
 @pytest.mark.parametrize("where", ["hash", "card", "interrupt"])
 def test_a_failed_save_leaves_nothing_behind(tmp_path, monkeypatch, small_model, where):
-    import mtl_core.store as store_mod
+    import mtl_core.control.store as store_mod
 
     root = tmp_path / "models"
     store = ModelStore(root=root, shipped=None)
@@ -100,9 +100,9 @@ def test_a_successful_save_leaves_only_the_model_folder(tmp_path, small_model):
 
 
 def test_same_config_is_a_cache_hit_and_changed_configs_get_new_ids(tmp_path):
-    from mtl_core.config import make_config
-    from mtl_core.presets import get_preset
-    from mtl_core.training import load_training_data, train
+    from mtl_core.control.config import make_config
+    from mtl_core.control.presets import get_preset
+    from mtl_core.engine.training import load_training_data, train
 
     preset = get_preset(PRESET)
     store = ModelStore(root=tmp_path / "models", shipped=None)
@@ -143,7 +143,7 @@ def test_same_config_is_a_cache_hit_and_changed_configs_get_new_ids(tmp_path):
 def test_model_file_holds_no_optimizer_state(tiny_store, tmp_path):
     import keras
 
-    import mtl_core.models.layers  # noqa: F401
+    import mtl_core.engine.models.layers  # noqa: F401
 
     store, model_id, _ = tiny_store
     path = store.find(model_id).model_file
@@ -167,7 +167,7 @@ def test_model_file_holds_no_optimizer_state(tiny_store, tmp_path):
 
 
 def test_card_describes_the_model(tiny_store):
-    from mtl_core.config import TrainConfig
+    from mtl_core.control.config import TrainConfig
 
     store, model_id, card = tiny_store
     found = store.find(model_id)

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from test_cli import assert_user_error, one_json_line, run_without_tensorflow
 
-from mtl_core import pareto
 from mtl_core.cli import main
-from mtl_core.config import make_config
-from mtl_core.presets import get_preset
-from mtl_core.store import ModelStore
-from mtl_core.sweep import run_sweep, submit_sweep, sweep_groups
+from mtl_core.control import pareto
+from mtl_core.control.config import make_config
+from mtl_core.control.presets import get_preset
+from mtl_core.control.store import ModelStore
+from mtl_core.control.sweeps import run_sweep, submit_sweep, sweep_groups
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESET = "color-digits"
@@ -77,7 +77,7 @@ def test_the_cli_sweep_prints_one_json_line_and_reuses_the_store(swept):
 
 
 def test_queueing_a_sweep_skips_the_vectors_already_stored(swept, tmp_path):
-    from mtl_core.jobs import JobQueue
+    from mtl_core.control.jobs import JobQueue
 
     _, store, _, vectors, doc, _ = swept
     queue = JobQueue(tmp_path / "jobs")

@@ -19,12 +19,12 @@ import pandas as pd
 import pytest
 
 from mtl_core.cli import main
-from mtl_core.config import make_config
-from mtl_core.data.customers import FEATURES, generate_customers, write_customers_csv
-from mtl_core.data.splits import stratified_split
-from mtl_core.data.tabular import TabularEncoder, read_csv
+from mtl_core.control.config import make_config
+from mtl_core.control.data.customers import FEATURES, generate_customers, write_customers_csv
+from mtl_core.control.data.splits import stratified_split
+from mtl_core.control.data.tabular import TabularEncoder, read_csv
+from mtl_core.control.presets import get_preset
 from mtl_core.errors import UserError
-from mtl_core.presets import get_preset
 
 PRESET = "churn-spend"
 HEADS = ["churn", "spend"]
@@ -183,7 +183,7 @@ def test_text_in_a_numeric_feature_column_is_a_user_error_naming_row_and_column(
     frame.to_csv(path, index=False)
     preset = get_preset(PRESET)
     config = make_config(preset, data={"source": "csv", "dir": str(path)}, epochs=1)
-    from mtl_core.training import Trainer
+    from mtl_core.engine.training import Trainer
 
     try:
         data = preset.load_data(config.data)
@@ -201,8 +201,8 @@ def test_text_in_a_numeric_feature_column_is_a_user_error_naming_row_and_column(
 @pytest.fixture(scope="module")
 def lib_model(tmp_path_factory):
     """A model trained on customers.csv (source "csv"), kept in memory and saved in a private store."""
-    from mtl_core.store import ModelStore
-    from mtl_core.training import Trainer, load_training_data
+    from mtl_core.control.store import ModelStore
+    from mtl_core.engine.training import Trainer, load_training_data
 
     root = tmp_path_factory.mktemp("tabular-lib")
     path = write_customers_csv(root / "customers.csv", n=300, seed=11)
@@ -218,13 +218,13 @@ def lib_model(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def predictor(lib_model):
-    from mtl_core.inference import Predictor
+    from mtl_core.engine.inference import Predictor
 
     return Predictor(lib_model["store"].find(lib_model["id"]))
 
 
 def in_memory(lib_model, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    from mtl_core.training import predict_arrays
+    from mtl_core.engine.training import predict_arrays
 
     encoder = TabularEncoder.from_dict(lib_model["result"].card["preprocessing"]["tabular"])
     return predict_arrays(lib_model["result"].model, encoder.encode_frame(frame))
@@ -380,7 +380,7 @@ def cli_model(tmp_path_factory):
 
 
 def test_cli_trains_on_a_users_csv(cli_model):
-    from mtl_core.store import ModelStore
+    from mtl_core.control.store import ModelStore
 
     doc = cli_model["doc"]
 
@@ -421,8 +421,8 @@ def test_cli_data_option_names_the_label_columns_of_a_data_dir_csv(tmp_path, mon
 
 
 def test_cli_predict_a_csv_with_a_bad_row_exits_2_and_prints_the_good_rows(cli_model, monkeypatch, tmp_path):
-    from mtl_core.inference import Predictor
-    from mtl_core.store import ModelStore
+    from mtl_core.control.store import ModelStore
+    from mtl_core.engine.inference import Predictor
 
     set_home(monkeypatch, cli_model["home"])
     frame = read_csv(cli_model["path"]).head(4)[list(FEATURES)]
@@ -570,8 +570,8 @@ def test_nan_in_a_label_column_is_a_missing_label_not_an_error(tmp_path):
 
 def test_a_ragged_row_gets_its_own_error_and_the_other_rows_still_predict(tmp_path):
     """A CSV row with too few or too many fields fails alone in a batch prediction (shipped model)."""
-    from mtl_core.inference import Predictor
-    from mtl_core.store import SHIPPED_DIR, ModelStore
+    from mtl_core.control.store import SHIPPED_DIR, ModelStore
+    from mtl_core.engine.inference import Predictor
 
     store = ModelStore(root=tmp_path / "models", shipped=SHIPPED_DIR)
     predictor = Predictor.for_preset("churn-spend", store=store)

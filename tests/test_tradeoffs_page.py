@@ -1,6 +1,6 @@
 """The Trade-offs page through AppTest on real tiny models: a sweep's front (scatter matrix for three heads)
 with the hypervolume, opening a model makes it the Predict page's model, and the loss-conditioned model's
-lambda sliders move its grid metrics and its predictions. mtl_core.tradeoffs (what the page computes) is
+lambda sliders move its grid metrics and its predictions. mtl_core.views.tradeoffs (what the page computes) is
 tested at the end without Streamlit, on hand-made sweeps and cards."""
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mtl_core import pareto, tradeoffs
-from mtl_core.config import make_config
-from mtl_core.presets import get_preset
-from mtl_core.store import ModelStore
+from mtl_core.control import pareto
+from mtl_core.control.config import make_config
+from mtl_core.control.presets import get_preset
+from mtl_core.control.store import ModelStore
+from mtl_core.views import tradeoffs
 
 TINY_DATA = {"source": "generated", "n": 400, "noise": 0.3, "seed": 0}  # as tests/conftest.py
 
@@ -26,8 +27,8 @@ TIMEOUT = 90
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     """MTL_HOME with a 2-point sweep and a loss-conditioned model of shapes-3head (1 epoch, 300 images)."""
-    from mtl_core.sweep import run_sweep
-    from mtl_core.training import train
+    from mtl_core.control.sweeps import run_sweep
+    from mtl_core.engine.training import train
 
     root = tmp_path_factory.mktemp("tradeoffs-home")
     store = ModelStore(root=root / "models", shipped=None)
@@ -93,8 +94,8 @@ def test_the_lambda_sliders_move_the_grid_metrics_and_the_predictions(page, home
 
 # ----------------------------------------------------------------------------- without Streamlit
 def two_head_doc() -> dict:
-    from mtl_core.sweep import summarise
-    from mtl_core.tasks import TaskSpec
+    from mtl_core.control.sweeps import summarise
+    from mtl_core.control.tasks import TaskSpec
 
     tasks = [TaskSpec("digit", "multiclass", class_names=tuple("0123456789")),
              TaskSpec("color", "binary", class_names=("red", "green"))]

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mtl_core import compare, train_form
+from mtl_core.control.jobs import JobQueue
+from mtl_core.control.presets import all_presets, get_preset
+from mtl_core.control.store import ModelStore
 from mtl_core.errors import UserError
-from mtl_core.jobs import JobQueue
-from mtl_core.presets import all_presets, get_preset
-from mtl_core.store import ModelStore
+from mtl_core.views import compare
+from mtl_core.views import train as train_form
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -29,7 +30,7 @@ KEY = f"train-{PRESET}"
 
 @pytest.mark.parametrize("preset", [p.name for p in all_presets()])
 def test_the_default_form_is_the_bare_command_and_the_presets_config(preset):
-    from mtl_core.config import make_config
+    from mtl_core.control.config import make_config
 
     p = get_preset(preset)
     argv = train_form.train_args(p, train_form.form_defaults(p))

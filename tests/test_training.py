@@ -10,10 +10,10 @@ import shutil
 import numpy as np
 import pytest
 
-from mtl_core.config import TrainConfig, make_config, parse_loss_weights
+from mtl_core.control.config import TrainConfig, make_config, parse_loss_weights
+from mtl_core.control.presets import get_preset
+from mtl_core.control.store import ModelStore
 from mtl_core.errors import UserError
-from mtl_core.presets import get_preset
-from mtl_core.store import ModelStore
 
 PRESET = get_preset("shapes-3head")
 PRIMARY = {"shape": "accuracy", "orientation": "accuracy", "intensity": "mae"}
@@ -24,8 +24,8 @@ PRIMARY = {"shape": "accuracy", "orientation": "accuracy", "intensity": "mae"}
 
 @pytest.fixture(scope="module")
 def ensemble_run(tiny_store, tmp_path_factory):
-    from mtl_core.ensemble import train_ensemble
-    from mtl_core.progress import EventFile
+    from mtl_core.control.progress import EventFile
+    from mtl_core.engine.ensemble import train_ensemble
 
     tiny, tiny_id, tiny_card = tiny_store
     home = tmp_path_factory.mktemp("ensemble")
@@ -118,7 +118,7 @@ def test_ensemble_keeps_every_seed_that_passes(ensemble_run):
 
 @pytest.mark.parametrize("thresholds", [{"shape": 1.01}, {"intensity": -0.01}, {"orientation": 0.0, "shape": 1.01}])
 def test_ensemble_with_an_impossible_threshold_keeps_none(ensemble_run, thresholds):
-    from mtl_core.ensemble import train_ensemble
+    from mtl_core.engine.ensemble import train_ensemble
 
     events: list[dict] = []
     result = train_ensemble(ensemble_run["config"], [1, 2], thresholds, store=ensemble_run["store"],
@@ -130,7 +130,7 @@ def test_ensemble_with_an_impossible_threshold_keeps_none(ensemble_run, threshol
 
 
 def test_ensemble_refuses_unknown_heads_and_no_seeds(ensemble_run):
-    from mtl_core.ensemble import train_ensemble
+    from mtl_core.engine.ensemble import train_ensemble
 
     with pytest.raises(UserError, match="colour"):
         train_ensemble(ensemble_run["config"], [1], {"colour": 0.5}, store=ensemble_run["store"])
@@ -140,14 +140,14 @@ def test_ensemble_refuses_unknown_heads_and_no_seeds(ensemble_run):
 
 @pytest.fixture(scope="module")
 def images() -> np.ndarray:
-    from mtl_core.data.shapes import generate_shapes
+    from mtl_core.control.data.shapes import generate_shapes
 
     x, _ = generate_shapes(n=24, seed=11, noise=0.3)
     return x
 
 
 def test_ensemble_predictor_averages_its_members(ensemble_run, images):
-    from mtl_core.inference import Predictor
+    from mtl_core.engine.inference import Predictor
 
     store = ensemble_run["store"]
     members = [store.find(i) for i in ensemble_run["result"].kept]
@@ -160,7 +160,7 @@ def test_ensemble_predictor_averages_its_members(ensemble_run, images):
 
 
 def test_predict_fn_with_an_ensemble_gives_indices_and_values(ensemble_run, images):
-    from mtl_core.inference import Predictor, predict_fn
+    from mtl_core.engine.inference import Predictor, predict_fn
 
     store = ensemble_run["store"]
     ids = ensemble_run["result"].kept
@@ -221,7 +221,7 @@ def test_parse_loss_weights_reads_pairs():
 
 
 def test_seed_architecture_learns_every_head_on_a_short_run():
-    from mtl_core.training import Trainer, load_training_data
+    from mtl_core.engine.training import Trainer, load_training_data
 
     config = make_config(PRESET, data={"source": "generated", "n": 1500, "noise": 0.3, "seed": 0},
                          epochs=4, batch_size=32, seed=0)
@@ -257,9 +257,9 @@ MIRRORED_SCRIPT = r"""
 import json, tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from mtl_core.config import make_config
-from mtl_core.presets import get_preset
-from mtl_core.training import Trainer, load_training_data
+from mtl_core.control.config import make_config
+from mtl_core.control.presets import get_preset
+from mtl_core.engine.training import Trainer, load_training_data
 preset = get_preset("shapes-3head")
 config = make_config(preset, data={"source": "generated", "n": 240, "noise": 0.3, "seed": 0}, epochs=1,
                      batch_size=32, weighting=WEIGHTING)

@@ -1,4 +1,4 @@
-"""Loss-weighting methods (mtl_core/weighting): each method's formula on hand-made losses, the registry,
+"""Loss-weighting methods (mtl_core/engine/weighting): each method's formula on hand-made losses, the registry,
 and one tiny real training per adaptive method that stores a loadable model and its per-epoch weights."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import math
 import numpy as np
 import pytest
 
-from mtl_core.config import WEIGHTING_METHODS, make_config
+from mtl_core.control.config import WEIGHTING_METHODS, make_config
+from mtl_core.control.presets import get_preset
+from mtl_core.control.store import ModelStore
 from mtl_core.errors import UserError
-from mtl_core.presets import get_preset
-from mtl_core.store import ModelStore
 
 PRESET = get_preset("shapes-3head")
 HEADS = ["shape", "orientation", "intensity"]
@@ -19,7 +19,7 @@ STATIC = {"shape": 1.0, "orientation": 1.5, "intensity": 0.3}
 
 
 def test_registry_holds_every_configurable_method():
-    from mtl_core.weighting import get_method, methods
+    from mtl_core.engine.weighting import get_method, methods
 
     assert set(WEIGHTING_METHODS) <= set(methods())
     for name in WEIGHTING_METHODS:
@@ -38,7 +38,7 @@ def test_make_config_refuses_an_unknown_method():
 
 
 def test_static_is_the_configured_weighted_sum():
-    from mtl_core.weighting.static import Static
+    from mtl_core.engine.weighting.static import Static
 
     method = Static(HEADS, STATIC)
     total = float(method(np.array([2.0, 1.0, 4.0], "float32")))
@@ -47,7 +47,7 @@ def test_static_is_the_configured_weighted_sum():
 
 
 def test_dwa_equal_weights_for_the_first_two_epochs_then_its_formula():
-    from mtl_core.weighting.dwa import dwa_weights
+    from mtl_core.engine.weighting.dwa import dwa_weights
 
     assert dwa_weights([], k=3) == [1.0, 1.0, 1.0]
     assert dwa_weights([[1.0, 2.0, 3.0]]) == [1.0, 1.0, 1.0]
@@ -62,7 +62,7 @@ def test_dwa_equal_weights_for_the_first_two_epochs_then_its_formula():
 
 
 def test_dwa_method_updates_between_epochs_and_multiplies_static_weights():
-    from mtl_core.weighting.dwa import DWA, dwa_weights
+    from mtl_core.engine.weighting.dwa import DWA, dwa_weights
 
     method = DWA(HEADS, STATIC)
     epochs = [[[1.0, 2.0, 3.0], [1.0, 2.0, 3.0]], [[0.5, 2.0, 3.0], [0.5, 2.0, 3.0]], [[0.5, 1.0, 3.0]]]
@@ -79,7 +79,7 @@ def test_dwa_method_updates_between_epochs_and_multiplies_static_weights():
 def test_uncertainty_loss_and_its_gradient_with_respect_to_log_variances():
     import tensorflow as tf
 
-    from mtl_core.weighting.uncertainty import Uncertainty, uncertainty_loss
+    from mtl_core.engine.weighting.uncertainty import Uncertainty, uncertainty_loss
 
     losses = tf.constant([2.0, 0.5, 1.0])
     s = tf.Variable([0.0, 1.0, -0.5])
@@ -103,7 +103,7 @@ def test_uncertainty_loss_and_its_gradient_with_respect_to_log_variances():
 
 
 def test_rlw_weights_positive_sum_to_k_and_reproducible_by_seed():
-    from mtl_core.weighting.rlw import RLW, rlw_weights
+    from mtl_core.engine.weighting.rlw import RLW, rlw_weights
 
     a = rlw_weights(0, 1, 3).numpy()
     assert (a > 0).all() and a.sum() == pytest.approx(3.0, rel=1e-6)
@@ -125,8 +125,8 @@ def test_rlw_weights_positive_sum_to_k_and_reproducible_by_seed():
 
 @pytest.mark.parametrize("method", [m for m in WEIGHTING_METHODS if m != "static"])
 def test_training_with_an_adaptive_method_stores_a_loadable_model_and_its_weights(method, tmp_path):
-    from mtl_core.inference import Predictor
-    from mtl_core.training import train
+    from mtl_core.engine.inference import Predictor
+    from mtl_core.engine.training import train
 
     store = ModelStore(root=tmp_path / "models", shipped=None)
     config = make_config(PRESET, data={"source": "generated", "n": 200, "noise": 0.3, "seed": 0},
@@ -156,10 +156,10 @@ def test_method_variables_stay_out_of_the_model_weights():
     """The learned log-variances are not model weights: the float32 inference copy takes get_weights() as is."""
     import keras
 
-    from mtl_core.models.builder import build_model
-    from mtl_core.models.spec import ModelSpec
-    from mtl_core.weighting.model import AdaptiveModel
-    from mtl_core.weighting.uncertainty import Uncertainty
+    from mtl_core.control.modelspec import ModelSpec
+    from mtl_core.engine.models.builder import build_model
+    from mtl_core.engine.weighting.model import AdaptiveModel
+    from mtl_core.engine.weighting.uncertainty import Uncertainty
 
     spec = ModelSpec.from_dict(PRESET.model.to_dict())
     tasks = {h.task: PRESET.task(h.task) for h in spec.heads}
@@ -173,7 +173,7 @@ def test_method_variables_stay_out_of_the_model_weights():
 def test_pcgrad_projects_conflicting_gradients_to_non_negative_inner_products():
     import tensorflow as tf
 
-    from mtl_core.weighting.pcgrad import pcgrad_project
+    from mtl_core.engine.weighting.pcgrad import pcgrad_project
 
     grads = tf.constant([[1.0, 0.0], [-1.0, 1.0]])  # g1 . g2 = -1: a conflict
     projected = pcgrad_project(grads).numpy()
@@ -186,7 +186,7 @@ def test_pcgrad_projects_conflicting_gradients_to_non_negative_inner_products():
 def test_gradnorm_moves_weights_toward_equal_gradient_norms():
     import tensorflow as tf
 
-    from mtl_core.weighting.gradnorm import gradnorm_weight_gradient
+    from mtl_core.engine.weighting.gradnorm import gradnorm_weight_gradient
 
     norms = tf.constant([1.0, 4.0, 2.0])  # |grad_W L_i| of three heads training at the same rate
     ratios = tf.ones(3)

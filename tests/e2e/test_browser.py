@@ -37,7 +37,7 @@ def test_predict_page_shows_every_head_for_an_uploaded_image(app_url, page, tmp_
 
 
 def test_predict_page_csv_batch_in_the_browser(app_url, page, tmp_path):
-    from mtl_core.data.customers import write_customers_csv
+    from mtl_core.control.data.customers import write_customers_csv
 
     csv = write_customers_csv(tmp_path / "customers.csv", n=8, seed=3)
     page.goto(f"{app_url}/predict")

@@ -1,0 +1,179 @@
+"""Model store: one folder per trained model, named by the hash of its config.
+
+``$MTL_HOME/models/<id>/`` holds ``model.keras`` (inference weights only) and ``card.json``. The
+repository's ``weights/`` folder holds shipped models in the same layout, read-only, found by the
+same lookup. Writes go to a temporary folder beside the target and are moved in with one
+``os.replace``, so a crash mid-save leaves no half model behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mtl_core.errors import UserError
+
+SHIPPED_DIR = Path(__file__).resolve().parents[2] / "weights"
+
+
+def shipped_dir() -> Path:
+    """The read-only shipped models; ``MTL_WEIGHTS`` points elsewhere (tests, a Space's volume)."""
+    return Path(os.environ.get("MTL_WEIGHTS") or SHIPPED_DIR)
+
+
+def mtl_home() -> Path:
+    return Path(os.environ.get("MTL_HOME") or Path.home() / ".cache" / "mtl-studio")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict:
+    import importlib.metadata as md
+
+    versions = {"python": platform.python_version()}
+    for dist in ("tensorflow", "keras", "numpy", "scikit-learn", "pillow"):
+        try:
+            versions[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    from mtl_core import __version__
+
+    versions["mtl_core"] = __version__
+    return versions
+
+
+@dataclass
+class StoredModel:
+    id: str
+    path: Path  # the folder
+    card: dict
+    source: str  # "store" or "shipped"
+
+    @property
+    def preset(self) -> str:
+        return self.card["preset"]
+
+    @property
+    def model_file(self) -> Path:
+        return self.path / "model.keras"
+
+    @property
+    def origin(self) -> str:
+        """What users see as the source: "hub" for a store model pulled from the Hub (its card says where)."""
+        return "hub" if self.source == "store" and self.card.get("hub") else self.source
+
+    def summary(self) -> dict:
+        return {"id": self.id, "preset": self.preset, "source": self.origin, "path": str(self.path),
+                "created": self.card.get("created"), "metrics": self.card.get("metrics", {}).get("test", {})}
+
+
+def read_card(folder: Path) -> dict | None:
+    try:
+        card = json.loads((folder / "card.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return card if isinstance(card, dict) and "preset" in card and (folder / "model.keras").is_file() else None
+
+
+class ModelStore:
+    def __init__(self, root: Path | str | None = None, shipped: Path | str | None | bool = True):
+        self.root = Path(root) if root else mtl_home() / "models"
+        if shipped is True:
+            shipped = shipped_dir()
+        self.shipped = Path(shipped) if shipped else None
+
+    def _folders(self):
+        for source, base in (("store", self.root), ("shipped", self.shipped)):
+            if base and base.is_dir():
+                for folder in sorted(base.iterdir()):
+                    if folder.is_dir() and not folder.name.startswith("."):
+                        yield source, folder
+
+    def find(self, model_id: str) -> StoredModel | None:
+        for source, base in (("store", self.root), ("shipped", self.shipped)):
+            if base:
+                card = read_card(base / model_id)
+                if card is not None:
+                    return StoredModel(model_id, base / model_id, card, source)
+        return None
+
+    def list(self, preset: str | None = None) -> list[StoredModel]:
+        """Every readable model, newest first; a store copy hides a shipped one of the same id."""
+        seen: dict[str, StoredModel] = {}
+        for source, folder in self._folders():
+            card = read_card(folder)
+            if card is not None and folder.name not in seen and (preset is None or card["preset"] == preset):
+                seen[folder.name] = StoredModel(folder.name, folder, card, source)
+        return sorted(seen.values(), key=lambda m: (m.source == "store", m.card.get("created", "")), reverse=True)
+
+    def default(self, preset: str) -> StoredModel | None:
+        """The newest model in the store, else the shipped one."""
+        models = self.list(preset)
+        return models[0] if models else None
+
+    def resolve(self, preset: str, ref: str | None = None) -> StoredModel:
+        """A model by id, by folder path, or the preset's default; a clear error when there is none."""
+        if ref:
+            found = self.find(ref)
+            if found is None and Path(ref).is_dir():
+                card = read_card(Path(ref))
+                if card is None:
+                    raise UserError(f"{ref}: not a model folder (needs model.keras and card.json)")
+                found = StoredModel(card.get("id", Path(ref).name), Path(ref), card, "path")
+            how = (f"list models with `python -m mtl_core models`, or train one with "
+                   f"`python -m mtl_core train --preset {preset}`")
+            if found is None:
+                raise UserError(f"--model: no model {ref!r} in the store ({self.root}) or in weights/ ({how})")
+            if found.preset != preset:
+                raise UserError(f"--model: {ref} is a {found.preset} model, not {preset} ({how})")
+            return found
+        found = self.default(preset)
+        if found is None:
+            raise UserError(f"no trained model for {preset} yet: train one with "
+                            f"`python -m mtl_core train --preset {preset}` (its data sources: "
+                            f"`python -m mtl_core presets`)")
+        return found
+
+    def save(self, model_id: str, model, card: dict) -> dict:
+        """Write model.keras + card.json atomically; return the completed card."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        final = self.root / model_id
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{model_id}-", dir=self.root))
+        try:
+            model.save(tmp / "model.keras")
+            card = {"id": model_id, **card, "model_sha256": sha256_file(tmp / "model.keras"),
+                    "model_bytes": (tmp / "model.keras").stat().st_size,
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "versions": library_versions()}
+            (tmp / "card.json").write_text(json.dumps(card, indent=1, allow_nan=True))
+            if final.exists():  # a concurrent run saved the same config first: keep theirs
+                shutil.rmtree(tmp)
+                return read_card(final) or card
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return card
+
+    def delete(self, model_id: str) -> None:
+        found = self.find(model_id)
+        if found is None:
+            raise UserError(f"no model {model_id!r} in the store")
+        if found.source != "store":
+            raise UserError(f"{model_id} is a shipped model (weights/): it cannot be deleted")
+        trash = self.root / f".del-{model_id}-{os.getpid()}"
+        os.replace(found.path, trash)
+        shutil.rmtree(trash, ignore_errors=True)

@@ -1,0 +1,378 @@
+"""Trainer: static per-task loss weights, Adam with clipnorm, early stopping and LR reduction on one
+head's validation metric, progress events; ``train`` adds the store (same config -> stored model).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from mtl_core.control.config import TrainConfig
+from mtl_core.control.data.splits import stratified_split, train_statistics
+from mtl_core.control.metrics import all_metrics
+from mtl_core.control.modelspec import ModelSpec
+from mtl_core.control.plan import pretrained_report
+from mtl_core.control.presets import get_preset
+from mtl_core.control.presets.base import Dataset, Preset, take
+from mtl_core.engine import device as device_mod
+
+Subscriber = Callable[[dict], None]
+
+
+def limit_dataset(data: Dataset, limit: int | None, seed: int) -> Dataset:
+    """A random subset of ``limit`` examples (the same subset for the same seed)."""
+    if not limit or limit >= len(data):
+        return data
+    idx = np.sort(np.random.default_rng(seed).choice(len(data), size=limit, replace=False))
+    return Dataset(take(data.x, idx), {k: v[idx] for k, v in data.y.items()}, data.source + f", limit {limit}")
+
+
+def load_training_data(preset: Preset, config: TrainConfig) -> Dataset:
+    return limit_dataset(preset.load_data(config.data), config.limit, config.seed)
+
+
+def log_key(heads: list[str], head: str, metric: str) -> str:
+    """Keras names a metric "<output>_<metric>", except in a single-output model: just "<metric>"."""
+    return metric if len(heads) == 1 else f"{head}_{metric}"
+
+
+def group_logs(logs: dict, heads: list[str]) -> dict:
+    """Keras logs ("val_shape_accuracy": x) -> {"train": {head: {metric: x}, "loss": x}, "val": {...}}."""
+    out: dict = {"train": {}, "val": {}}
+    for key, value in logs.items():
+        split = "val" if key.startswith("val_") else "train"
+        name = key[4:] if split == "val" else key
+        if len(heads) == 1 and name != "learning_rate":
+            out[split].setdefault(heads[0], {})[name] = float(value)
+            if name == "loss":
+                out[split]["loss"] = float(value)
+            continue
+        head = next((h for h in sorted(heads, key=len, reverse=True) if name.startswith(h + "_")), None)
+        if head is None:
+            out[split][name] = float(value)
+        else:
+            out[split].setdefault(head, {})[name[len(head) + 1:]] = float(value)
+    return out
+
+
+def normalise_history(history: dict, heads: list[str]) -> dict:
+    """Keras's flat history -> {"train": {head: {metric: [per epoch]}, "loss": [...]}, "val": {...}, "lr": [...]},
+    the same shape for one head or many (the app plots it per head)."""
+    n = len(history.get("loss", []))
+    out: dict = {"epochs": list(range(1, n + 1)), "train": {}, "val": {}, "lr": []}
+    for i in range(n):
+        grouped = group_logs({k: v[i] for k, v in history.items()}, heads)
+        for split in ("train", "val"):
+            for key, value in grouped[split].items():
+                if isinstance(value, dict):
+                    for metric, x in value.items():
+                        out[split].setdefault(key, {}).setdefault(metric, []).append(x)
+                elif key == "learning_rate":
+                    out["lr"].append(value)
+                else:
+                    out[split].setdefault(key, []).append(value)
+    return out
+
+
+@dataclass
+class TrainResult:
+    model: object  # keras.Model, float32, inference only
+    card: dict
+
+
+class Trainer:
+    """Trains one multi-task model of ``preset`` under ``config`` and reports progress events.
+
+    Events (dicts, JSON-ready): ``start``, ``batch`` (every few steps), ``epoch`` (per-head train
+    and validation metrics, learning rate), ``end`` (test metrics). Subscribers must be cheap.
+    """
+
+    def __init__(self, preset: Preset, config: TrainConfig, *, subscribers: list[Subscriber] = (),
+                 precision: str = "auto", steps_per_execution: int = 8, strategy=None):
+        self.preset = preset
+        self.strategy = strategy  # a tf.distribute strategy; None: chosen from the devices (device.py)
+        self.config = config
+        self.subscribers = list(subscribers)
+        self.precision = precision
+        self.steps_per_execution = steps_per_execution
+        self.spec = ModelSpec.from_dict(config.model)
+        self.heads = [h.task for h in self.spec.heads]
+        self.tasks = {name: preset.task(name) for name in self.heads}
+        # a conditioned model's lambda when none is given: the config's loss weights on the simplex
+        total = sum(config.loss_weights.get(h, 0.0) for h in self.heads) or 1.0
+        self.default_lambda = np.asarray([config.loss_weights.get(h, 0.0) / total for h in self.heads], np.float32)
+        self.weighting = None  # the adaptive method (mtl_core.engine.weighting) when config.weighting != "static"
+        self.loss_weight_history: dict[str, list[float]] = {}
+
+    def emit(self, event: dict) -> None:
+        for subscriber in self.subscribers:
+            subscriber(event)
+
+    def _compile(self, model, keras, target_scale: dict):
+        from mtl_core.engine.models.layers import ScaledMSE
+
+        optimizer = keras.optimizers.Adam(learning_rate=self.config.lr, clipnorm=self.config.clipnorm)
+        losses = {n: ScaledMSE(target_scale[n][1]) if n in target_scale else t.loss for n, t in self.tasks.items()}
+        metrics = {}
+        for name, task in self.tasks.items():
+            if task.kind == "multiclass":
+                metrics[name] = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+            elif task.kind == "binary":
+                metrics[name] = [keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")]
+            else:
+                metrics[name] = [keras.metrics.MeanAbsoluteError(name="mae")]
+        # a conditioned model's weights are per-example sample weights (mtl_core.control.loss_weights): 1 here
+        weights = {h: 1.0 for h in self.heads} if self.config.conditioned else dict(self.config.loss_weights)
+        model.compile(optimizer=optimizer, loss=losses,
+                      loss_weights=weights, metrics=metrics,
+                      steps_per_execution=self.steps_per_execution)
+
+    def _adaptive(self, model, keras, target_scale: dict):
+        """The functional model trained through an adaptive weighting method (config.weighting): the same
+        layers, losses, metrics and compile as static training, with a train step that asks the method."""
+        from mtl_core.engine.models.layers import ScaledMSE
+        from mtl_core.engine.weighting import get_method
+        from mtl_core.engine.weighting.model import AdaptiveModel
+
+        method = get_method(self.config.weighting)(self.heads, dict(self.config.loss_weights), seed=self.config.seed,
+                                                   **self.config.extra.get("weighting_options", {}))
+        outputs = dict(zip(model.output_names, model.outputs, strict=True))
+        adaptive = AdaptiveModel(model.input, outputs, name=model.name)
+        losses = {n: ScaledMSE(target_scale[n][1]) if n in target_scale else t.loss for n, t in self.tasks.items()}
+        adaptive.setup(method, losses, lambda: keras.optimizers.Adam(learning_rate=self.config.lr))
+        self._compile(adaptive, keras, target_scale)
+        self.weighting = method
+        return adaptive
+
+    def _callbacks(self, keras, n_batches: int):
+        cfg = self.config
+        if cfg.monitor == "loss":  # the weighted total validation loss
+            monitor, mode = "val_loss", "min"
+        else:
+            metric, mode = self.tasks[cfg.monitor].primary_metric
+            monitor = "val_" + log_key(self.heads, cfg.monitor, metric)
+        trainer = self
+
+        class Events(keras.callbacks.Callback):
+            epoch = 0
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.epoch, self.t0 = epoch, time.perf_counter()
+
+            def on_train_batch_end(self, batch, logs=None):
+                trainer.emit({"event": "batch", "epoch": self.epoch + 1, "epochs": cfg.epochs,
+                              "batch": min(batch + 1, n_batches), "batches": n_batches,
+                              "loss": float((logs or {}).get("loss", float("nan")))})
+
+            def on_epoch_end(self, epoch, logs=None):
+                grouped = group_logs(logs or {}, trainer.heads)
+                lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+                extra = {}
+                if trainer.weighting is not None:  # the epoch's mean effective weights (static x adaptive)
+                    extra["loss_weights"] = trainer.weighting.end_epoch()
+                    for head, w in extra["loss_weights"].items():
+                        trainer.loss_weight_history.setdefault(head, []).append(w)
+                trainer.emit({"event": "epoch", "epoch": epoch + 1, "epochs": cfg.epochs, "lr": lr,
+                              "seconds": round(time.perf_counter() - self.t0, 3), **grouped, **extra})
+
+        events = Events()
+        return [
+            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience,
+                                          restore_best_weights=True),
+            keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=cfg.lr_factor,
+                                              patience=cfg.lr_patience, min_lr=cfg.min_lr),
+            events,
+        ]
+
+    def _datasets(self, tf, x: np.ndarray, labels: dict, weights: dict | None, split):
+        """tf.data pipelines; ``weights`` (per-head 0/1 masks) only when some labels are missing."""
+        def make(idx, shuffle):
+            parts = (x[idx], {k: labels[k][idx] for k in self.heads})
+            if weights is not None:
+                parts = (*parts, {k: weights[k][idx] for k in self.heads})
+            ds = tf.data.Dataset.from_tensor_slices(parts).cache()
+            if shuffle:
+                ds = ds.shuffle(len(idx), seed=self.config.seed, reshuffle_each_iteration=True)
+            ds = ds.batch(self.config.batch_size)
+            if self.config.conditioned:  # lambda per example for training, the default lambda for validation
+                from mtl_core.control import loss_weights as cond
+
+                ds = (cond.sample_weights_dataset(tf, ds, self.heads, self.config.seed) if shuffle else
+                      cond.fixed_weights_dataset(tf, ds, self.default_lambda, self.heads))
+            return ds.prefetch(tf.data.AUTOTUNE)
+
+        return make(split.train, True), make(split.val, False)
+
+    def _inputs(self, data: Dataset, split) -> tuple[np.ndarray, ModelSpec, object, object, dict]:
+        """Model-ready inputs, the spec with its real input width, normalisation, and the preprocessing
+        to save with the model; everything fitted on the training split only."""
+        if self.preset.input_kind == "tabular":
+            from mtl_core.control.data.tabular import TabularEncoder
+
+            encoder = TabularEncoder.fit(data.x.iloc[split.train], list(data.x.columns), name=data.source)
+            x = encoder.encode_frame(data.x, name=data.source)
+            spec = replace(self.spec, input_shape=(encoder.width,))
+            return x, spec, 0.0, 1.0, {"tabular": encoder.to_dict()}
+        if not self.spec.extra.get("standardize", True):  # e.g. an `app:` backbone: it preprocesses [0, 1] itself
+            return data.x, self.spec, 0.0, 1.0, {}
+        mean, std = train_statistics(data.x[split.train], per_feature=False)
+        return data.x, self.spec, mean, std, {}
+
+    def _targets(self, data: Dataset, split) -> tuple[dict, dict | None, dict]:
+        """Labels with missing entries filled, per-head masks (None when nothing is missing), and the
+        training-split (mean, std) of each linear regression head (see Rescale/ScaledMSE)."""
+        labels, masks, scale = {}, {}, {}
+        for name, task in self.tasks.items():
+            y = np.asarray(data.y[name])
+            values = y.astype(np.float64)  # missing: NaN for a regression target, -1 (or NaN) for a class
+            present = np.isfinite(values) if task.kind == "regression" else values >= 0
+            labels[name] = np.where(present, y, 0).astype(np.float32 if task.kind == "regression" else np.int32)
+            masks[name] = present.astype(np.float32)
+            head = self.spec.head(name)
+            if task.kind == "regression" and not head.output_activation:
+                known = y[split.train][present[split.train]].astype(np.float64)
+                scale[name] = (float(known.mean()), float(known.std() + 1e-6))
+        if not any(m[split.train].sum() for m in masks.values()):
+            raise ValueError("no labels at all in the training split")
+        return labels, (masks if any((m == 0).any() for m in masks.values()) else None), scale
+
+    def run(self, data: Dataset) -> TrainResult:
+        import keras
+        import tensorflow as tf
+
+        from mtl_core.engine.models.builder import build_model
+
+        cfg = self.config
+        dev = device_mod.describe_device()
+        precision = device_mod.choose_precision(self.precision, gpus=dev["count"] if dev["kind"] == "GPU" else 0)
+        labels = data.y[self.preset.stratify] if self.preset.stratify in data.y else None
+        split = stratified_split(labels, len(data), val_fraction=cfg.val_fraction,
+                                 test_fraction=cfg.test_fraction, seed=cfg.seed)
+        x, spec, mean, std, preprocessing = self._inputs(data, split)
+        labels, weights, target_scale = self._targets(data, split)
+        keras.utils.set_random_seed(cfg.seed)
+        strategy = self.strategy or device_mod.distribution_strategy(dev)
+        if cfg.weighting != "static" and strategy.num_replicas_in_sync > 1:
+            # The adaptive methods' train step keeps per-step state (weights, loss sums) that is not
+            # replica-aware yet: they train on one device, and the card says so.
+            strategy = tf.distribute.get_strategy()
+            dev = {**dev, "note": f"{cfg.weighting} weighting trains on one device (no MirroredStrategy yet)"}
+        dev = {**dev, "replicas": int(strategy.num_replicas_in_sync), "strategy": type(strategy).__name__.lstrip("_")}
+        if dev["replicas"] > 1:  # Keras's multi-step loop fails under MirroredStrategy (TF 2.21): one step per call
+            self.steps_per_execution = 1
+        with strategy.scope():  # variables (model, optimizer, adaptive weights) mirrored on every replica
+            previous_policy = keras.config.dtype_policy()
+            keras.config.set_dtype_policy(precision)
+            try:
+                model = build_model(spec, self.tasks, mean, std, target_scale, conditioned=cfg.conditioned)
+            finally:
+                keras.config.set_dtype_policy(previous_policy)
+            net = model  # the functional model; an adaptive method trains it through a subclass sharing its layers
+            if cfg.weighting == "static":
+                self._compile(model, keras, target_scale)
+            else:
+                model = self._adaptive(model, keras, target_scale)
+        train_ds, val_ds = self._datasets(tf, x, labels, weights, split)
+        n_batches = int(np.ceil(len(split.train) / cfg.batch_size))
+        self.emit({"event": "start", "preset": self.preset.name, "epochs": cfg.epochs, "batches": n_batches,
+                   "sizes": split.sizes(), "device": dev, "precision": precision})
+        t0 = time.perf_counter()
+        history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, verbose=0, shuffle=False,
+                            callbacks=self._callbacks(keras, n_batches))
+        seconds = time.perf_counter() - t0
+        epochs_run = len(history.history.get("loss", []))
+
+        # The stored model is float32 whatever the training precision: it runs on any machine.
+        inference = build_model(spec, self.tasks, mean, std, target_scale, conditioned=cfg.conditioned)
+        inference.set_weights(net.get_weights())
+        metrics = {}
+        lam = self.default_lambda if cfg.conditioned else None
+        for part in ("val", "test"):
+            idx = getattr(split, part)
+            pred = predict_arrays(inference, x[idx], loss_weights=lam)
+            metrics["validation" if part == "val" else "test"] = all_metrics(
+                self.tasks, {k: data.y[k][idx] for k in self.heads}, pred, with_details=True)
+        baselines = {}
+        if self.preset.sklearn_baselines:
+            from mtl_core.engine.baselines import sklearn_baselines
+
+            baselines = sklearn_baselines(self.tasks, x, data.y, split, seed=cfg.seed)
+        summary = {h: {k: v for k, v in m.items() if k != "confusion_matrix"} for h, m in metrics["test"].items()}
+        self.emit({"event": "end", "metrics": summary, "seconds": round(seconds, 2),
+                   "epochs_run": epochs_run})
+        card = {
+            "preset": self.preset.name,
+            "config": cfg.to_dict(),
+            "tasks": [t.to_dict() for t in self.tasks.values()],
+            "input": {"kind": self.preset.input_kind, "shape": list(spec.input_shape)},
+            "normalisation": {"mean": mean, "std": std,
+                              "computed_on": "training split" if spec.extra.get("standardize", True)
+                              else "none (the backbone applies its own input preprocessing)"},
+            "pretrained": pretrained_report(model),
+            "preprocessing": preprocessing,
+            "target_scale": target_scale,
+            "data": {"source": data.source, "fingerprint": data.fingerprint, "sizes": split.sizes()},
+            "metrics": metrics,
+            "history": normalise_history(history.history, self.heads)
+            | ({"loss_weights": self.loss_weight_history} if self.weighting is not None else {}),
+            "training": {"device": dev, "precision": precision, "seconds": round(seconds, 2),
+                         "epochs_run": epochs_run,
+                         "examples_per_second": round(len(split.train) * epochs_run / seconds, 1)},
+            "reference": self.preset.reference,
+            "baselines": baselines,
+        }
+        if cfg.conditioned:
+            card["conditioned"] = self._lambda_grid(inference, x, data, split)
+        return TrainResult(inference, card)
+
+    def _lambda_grid(self, model, x, data: Dataset, split) -> dict:
+        """Validation metrics of a conditioned model on the lambda grid, for the card (see mtl_core.control.loss_weights)."""
+        from mtl_core.control import loss_weights as cond
+
+        t0 = time.perf_counter()
+        grid = cond.grid_metrics(model, self.tasks, x[split.val], {k: data.y[k][split.val] for k in self.heads},
+                                 self.heads)
+        return {"heads": self.heads, "default": dict(zip(self.heads, map(float, self.default_lambda), strict=True)),
+                "sampling": f"Dirichlet({cond.DIRICHLET_ALPHA:g}) per example; loss sum_i K*lambda_i*L_i",
+                "grid_split": "validation", "grid_seconds": round(time.perf_counter() - t0, 2), "grid": grid}
+
+
+def predict_arrays(model, x: np.ndarray, batch_size: int = 512, *,
+                   loss_weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Outputs per head for an array of inputs, in batches; binary/regression flattened to (N,).
+    ``loss_weights``: lambda (K,) of a loss-conditioned model, the same for every input."""
+    parts: dict[str, list] = {}
+    for start in range(0, len(x), batch_size):
+        chunk = x[start:start + batch_size]
+        if loss_weights is not None:
+            lam = np.tile(np.asarray(loss_weights, dtype=np.float32)[None, :], (len(chunk), 1))
+            chunk = {"input": chunk, "loss_weights": lam}
+        out = model(chunk, training=False)
+        for name, value in out.items():
+            parts.setdefault(name, []).append(np.asarray(value, dtype=np.float32))
+    result = {}
+    for name, chunks in parts.items():
+        arr = np.concatenate(chunks)
+        result[name] = arr[:, 0] if arr.shape[-1] == 1 else arr
+    return result
+
+
+def train(preset_name: str, config: TrainConfig, *, store=None, subscribers: list[Subscriber] = (),
+          precision: str = "auto", force: bool = False) -> tuple[str, dict, bool]:
+    """Train ``config`` or return the stored model of the same config: (model id, card, cached)."""
+    from mtl_core.control.store import ModelStore
+
+    store = store or ModelStore()
+    preset = get_preset(preset_name)
+    data = load_training_data(preset, config)
+    model_id = config.model_id(data.fingerprint)
+    if not force:
+        found = store.find(model_id)
+        if found is not None:
+            return model_id, found.card, True
+    result = Trainer(preset, config, subscribers=list(subscribers), precision=precision).run(data)
+    card = store.save(model_id, result.model, result.card)
+    return model_id, card, False

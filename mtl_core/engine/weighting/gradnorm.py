@@ -1,0 +1,70 @@
+"""GradNorm (Chen et al. 2018): learned loss weights w_i that pull each head's gradient norm on the last
+shared weights W, G_i = |grad_W w_i L_i|, toward mean(G) * r_i^alpha, where r_i = (L_i/L_i(0)) / mean_j(L_j/L_j(0))
+is the head's relative inverse training rate (alpha configurable, default 1.5: ``extra={"weighting_options":
+{"alpha": a}}`` in the config). The weights follow the gradient of sum_i |G_i - target_i| (target held
+constant, as in the paper), taken with the method's own Adam, and are renormalised to sum to K after
+every step. Since G_i = w_i |grad_W L_i|, that gradient needs no second-order derivative.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from mtl_core.engine.weighting.base import Weighting
+
+
+def gradnorm_weight_gradient(weights, norms, ratios, alpha: float):
+    """d/dw_i of sum_i |w_i n_i - mean(w n) r_i^alpha| with the target held constant: sign(.) * n_i."""
+    g = weights * norms
+    target = tf.reduce_mean(g) * ratios ** alpha
+    return tf.sign(g - target) * norms
+
+
+class GradNorm(Weighting):
+    name = "gradnorm"
+    per_task_gradients = True
+
+    def __init__(self, heads, static_weights, seed: int = 0, alpha: float = 1.5, **options):
+        super().__init__(heads, static_weights, seed, **options)
+        self.alpha = float(alpha)
+        self.w = keras.Variable(tf.ones((self.k,)), trainable=True, name="gradnorm_weights")
+        self.initial = keras.Variable(tf.zeros((self.k,)), trainable=False, name="initial_losses")
+        self.started = keras.Variable(False, dtype="bool", trainable=False, name="started")
+        self.shared = None
+
+    @property
+    def trainable_variables(self) -> list:
+        return [self.w]
+
+    def bind(self, model) -> None:
+        """The last shared weights: the last kernel of the backbone."""
+        kernels = [v for layer in model.layers if layer.name.startswith("backbone")
+                   for v in layer.trainable_weights if len(v.shape) >= 2]
+        if not kernels:
+            raise ValueError("GradNorm needs a shared backbone with weights")
+        self.shared = kernels[-1]
+
+    def adaptive(self, losses):
+        return tf.convert_to_tensor(self.w)
+
+    def gradients(self, tape, losses, variables):
+        model_vars, w = variables[:-1], variables[-1]
+        weights = tf.convert_to_tensor(self.w)
+        grads = tape.gradient(losses, model_vars, output_gradients=tf.unstack(weights))
+        stacked = tf.stack(losses)
+        norms = tf.stack([tf.norm(tf.cast(tape.gradient(loss, self.shared, unconnected_gradients="zero"),
+                                          tf.float32)) for loss in losses])
+        initial = tf.where(self.started, tf.convert_to_tensor(self.initial), stacked)
+        self.initial.assign(initial)
+        self.started.assign(True)
+        rate = stacked / tf.maximum(initial, 1e-12)
+        ratios = rate / tf.maximum(tf.reduce_mean(rate), 1e-12)
+        return [*grads, tf.cast(gradnorm_weight_gradient(weights, norms, ratios, self.alpha), w.dtype)]
+
+    def after_step(self) -> None:
+        w = tf.maximum(tf.convert_to_tensor(self.w), 1e-3)
+        self.w.assign(float(self.k) * w / tf.reduce_sum(w))
+
+
+METHOD = GradNorm

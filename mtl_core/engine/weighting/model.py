@@ -1,0 +1,67 @@
+"""Training through an adaptive weighting method: a functional-model subclass whose ``train_step``
+computes the per-head losses (the compiled loss functions, with the same per-head sample weights)
+and differentiates the method's total instead of Keras's fixed weighted sum.
+
+Metrics and validation stay Keras's: the train logs' per-head losses and the validation loss are the
+compiled ones (static weights), so ``val_loss`` is comparable across methods; ``loss`` in the train
+logs is the method's total. Method variables (e.g. log-variances) are not layers of the model, so
+``get_weights`` / ``set_weights`` see only the architecture's weights.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from mtl_core.engine.weighting.base import Weighting
+
+
+def as_loss(loss):
+    """A Keras Loss object from a loss object or a registered loss name (as ``compile`` would make)."""
+    if isinstance(loss, keras.losses.Loss):
+        return loss
+    from keras.src.losses.losses import LossFunctionWrapper  # what compile wraps a loss function in
+
+    return LossFunctionWrapper(keras.losses.get(loss), name=str(loss))
+
+
+class AdaptiveModel(keras.Model):
+    """Built as ``AdaptiveModel(model.inputs, model.outputs)``: it shares the functional model's layers."""
+
+    def setup(self, method: Weighting, losses: dict, optimizer_factory) -> None:
+        self._method = method
+        self._head_losses = {h: as_loss(losses[h]) for h in method.heads}
+        self._method_optimizer = optimizer_factory() if method.trainable_variables else None
+        method.bind(self)
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        method = self._method
+        with tf.GradientTape(persistent=method.per_task_gradients) as tape:
+            y_pred = self(x, training=True)
+            # Keras's own loss: keeps its per-head loss trackers exactly as in static training
+            self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
+            per_head = ops.stack([
+                ops.cast(self._head_losses[h](y[h], y_pred[h],
+                                              sample_weight=None if sample_weight is None else sample_weight[h]),
+                         "float32")
+                for h in method.heads])
+            loss = method(per_head)
+            # per-task-gradient methods differentiate each head's weighted loss: sliced inside the tape
+            parts = tf.unstack(method.static * per_head) if method.per_task_gradients else None
+            loss = loss + ops.cast(sum(self.losses), "float32") if self.losses else loss
+            self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
+            scaled = self.optimizer.scale_loss(loss)
+        extra = method.trainable_variables
+        variables = list(self.trainable_weights) + extra
+        if method.per_task_gradients:
+            grads = method.gradients(tape, parts, variables)
+        else:
+            grads = tape.gradient(scaled, variables)
+        n = len(self.trainable_weights)
+        self.optimizer.apply_gradients(zip(grads[:n], self.trainable_weights, strict=True))
+        if extra:
+            self._method_optimizer.apply_gradients(zip(grads[n:], extra, strict=True))
+        method.after_step()
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)

@@ -1,0 +1,185 @@
+"""What the Train page computes: its form's defaults, the `train` arguments a form stands for, whether
+that config was trained before, and a job's live curves. No Streamlit, no TensorFlow: every rerun of the
+page (one per slider move, one per poll while a job trains) must stay cheap.
+
+Every option of the form is a flag of ``python -m mtl_core train``; the page turns the form into those
+arguments and validates them exactly as the CLI does (``jobs.validate``), so the page and the CLI cannot
+disagree about what a setting means.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from mtl_core.control.config import WEIGHTING_METHODS
+from mtl_core.control.jobs import Job, epoch_events, progress, validate
+from mtl_core.control.presets.base import Preset
+from mtl_core.control.store import ModelStore, StoredModel
+
+SLIDER = {"min_value": 0.0, "max_value": 5.0, "step": 0.05}  # a head's loss weight on the page
+GRADNORM_ALPHA = 1.5  # mtl_core.engine.weighting.gradnorm's default
+METHOD_HELP = {
+    "static": "the sliders' weights, fixed for the whole training",
+    "uncertainty": "learned per-head log-variances (Kendall et al. 2018): noisier heads count less",
+    "gradnorm": "weights that balance the heads' gradient norms on the last shared layer (Chen et al. 2018)",
+    "dwa": "dynamic weight average (Liu et al. 2019): heads whose loss falls slowly count more",
+    "rlw": "random loss weights, drawn afresh every step (Lin et al. 2022)",
+    "pcgrad": "projects away the conflicting part of the heads' gradients (Yu et al. 2020)",
+}
+assert set(METHOD_HELP) == set(WEIGHTING_METHODS)
+
+
+@dataclass
+class TrainForm:
+    """The page's settings; the defaults are the preset's (what `train --preset P` alone would do)."""
+
+    loss_weights: dict[str, float]
+    weighting: str = "static"
+    gradnorm_alpha: float = GRADNORM_ALPHA
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 42
+    limit: int | None = None  # training-set size: None = all examples
+    detach: dict[str, bool] = field(default_factory=dict)
+    links: dict[str, list[str]] = field(default_factory=dict)
+    freeze: float | None = None  # fraction of a pretrained backbone kept frozen (None: no pretrained backbone)
+    precision: str = "auto"
+    device: str = "auto"
+    conditioned: bool = False  # one model for every weighting (the sliders give its default lambda)
+
+
+def form_defaults(preset: Preset) -> TrainForm:
+    spec, train = preset.model, preset.train
+    freeze = None
+    if spec.pretrained_steps:
+        from mtl_core.control.plan import APPLICATIONS
+
+        parts = spec.pretrained_steps[0].split(":")
+        freeze = float(parts[2]) if len(parts) > 2 else APPLICATIONS[parts[1]]["freeze"]
+    return TrainForm(
+        loss_weights={t.name: t.loss_weight for t in preset.tasks}, epochs=train.epochs,
+        batch_size=train.batch_size, lr=train.lr, seed=42,
+        detach={h.task: h.detach for h in spec.heads}, links={h.task: list(h.inputs_from) for h in spec.heads},
+        freeze=freeze)
+
+
+def train_args(preset: Preset, form: TrainForm) -> list[str]:
+    """The `train` arguments for ``form``: only what differs from the preset's defaults, so the command
+    shown on the page is the shortest one that trains the same model."""
+    base = form_defaults(preset)
+    argv = ["--preset", preset.name]
+    if form.loss_weights != base.loss_weights:
+        argv += ["--loss-weights", ",".join(f"{h}={w:g}" for h, w in form.loss_weights.items())]
+    if form.conditioned:
+        argv.append("--conditioned")
+    if form.weighting != "static":
+        argv += ["--weighting", form.weighting]
+        if form.weighting == "gradnorm" and form.gradnorm_alpha != GRADNORM_ALPHA:
+            argv += ["--gradnorm-alpha", f"{form.gradnorm_alpha:g}"]
+    for name in ("epochs", "batch_size", "lr", "seed"):
+        if getattr(form, name) != getattr(base, name):
+            argv += ["--" + name.replace("_", "-"), f"{getattr(form, name):g}"]
+    if form.limit:
+        argv += ["--limit", str(int(form.limit))]
+    detach = {h: v for h, v in form.detach.items() if v != base.detach.get(h)}
+    if detach:
+        argv += ["--detach", ",".join(f"{h}={int(v)}" for h, v in detach.items())]
+    links = {h: v for h, v in form.links.items() if list(v) != base.links.get(h)}
+    if links:
+        argv += ["--link", ",".join(f"{h}={'+'.join(v)}" for h, v in links.items())]
+    if form.freeze is not None and base.freeze is not None and form.freeze != base.freeze:
+        argv += ["--freeze", f"{form.freeze:g}"]
+    for name in ("precision", "device"):
+        if getattr(form, name) != "auto":
+            argv += ["--" + name, getattr(form, name)]
+    return argv
+
+
+def command_line(argv: list[str]) -> str:
+    return "python -m mtl_core train " + " ".join(shlex.quote(a) for a in argv)
+
+
+def check(argv: list[str]) -> dict:
+    """The validated TrainConfig (as a dict) of ``argv``; raises UserError with the CLI's own message."""
+    return validate(argv)[2]
+
+
+def _plain(value):
+    return json.loads(json.dumps(value))  # tuples -> lists, as in a card read from disk
+
+
+def find_trained(store: ModelStore, config: dict) -> StoredModel | None:
+    """A stored model trained with exactly this config. A config reading a user's folder is never
+    matched here: its files may have changed, which only the training's data fingerprint can tell."""
+    if config.get("data", {}).get("dir"):
+        return None
+    wanted = _plain(config)
+    return next((m for m in store.list(config["preset"]) if m.card.get("config") == wanted), None)
+
+
+def job_curves(job: Job) -> dict:
+    """A job's epochs so far in the card-history shape (charts.training_curves per head), plus the
+    adaptive loss weights per epoch: {"epochs", "train": {head: {metric: []}}, "val": ..., "loss_weights"}."""
+    out: dict = {"epochs": [], "train": {}, "val": {}, "loss_weights": {}}
+    for event in epoch_events(job):
+        out["epochs"].append(event["epoch"])
+        for split in ("train", "val"):
+            for head, values in (event.get(split) or {}).items():
+                if isinstance(values, dict):
+                    for metric, x in values.items():
+                        out[split].setdefault(head, {}).setdefault(metric, []).append(x)
+        for head, w in (event.get("loss_weights") or {}).items():
+            out["loss_weights"].setdefault(head, []).append(w)
+    return out
+
+
+def head_curves(curves: dict, head: str, metric: str | None = None) -> dict:
+    """One head's {"train": {metric: []}, "val": {metric: []}} for charts.training_curves; only ``metric``
+    when given (the live panel shows each head's primary metric, one narrow chart per head)."""
+    out = {split: curves[split].get(head, {}) for split in ("train", "val")}
+    if metric is not None:
+        out = {split: {k: v for k, v in values.items() if k == metric} for split, values in out.items()}
+    return out
+
+
+def job_status(job: Job) -> tuple[float, str]:
+    """(fraction done, one line) for a progress bar."""
+    p = progress(job)
+    device = p.get("device") or {}
+    where = f" on {device.get('kind')} ({device.get('name')})" if device else ""
+    if job.state == "queued":
+        return 0.0, f"queued: #{job.position} in line (one training at a time on this machine)"
+    if job.state == "running":
+        epoch = p.get("running_epoch") or p["epoch"]
+        batch = f", batch {p['batch']}/{p['batches']}" if p.get("running_epoch") and p.get("batches") else ""
+        return p["fraction"], f"epoch {epoch}/{p['epochs']}{batch}{where} · {p['elapsed'] or 0:.0f} s"
+    if job.state == "done":
+        what = "the same config was in the store: nothing trained" if job.cached else \
+            f"trained {p.get('epochs_run') or p['epoch']} epochs{where} in {p['elapsed'] or 0:.0f} s"
+        return 1.0, f"done: model {job.model} ({what})"
+    if job.state == "cancelled":
+        return p["fraction"], "cancelled: nothing was saved"
+    return p["fraction"], f"failed: {job.error or 'see the log'}"
+
+
+def jobs_table(jobs: list[Job]) -> pd.DataFrame:
+    """The queue and the history of jobs, newest first, for the page's table."""
+    rows = []
+    for job in jobs:
+        p = progress(job)
+        weights = job.config.get("loss_weights") or {}
+        rows.append({
+            "job": job.id, "preset": job.preset,
+            "state": f"queued #{job.position}" if job.state == "queued" else job.state,
+            "progress": p["fraction"],
+            "weighting": job.config.get("weighting", "static"),
+            "loss weights": ", ".join(f"{h}={w:g}" for h, w in weights.items()),
+            "epochs": job.config.get("epochs"),
+            "model or reason": job.model or job.error or "",
+        })
+    return pd.DataFrame(rows)
