@@ -27,9 +27,11 @@ from bench._machine import machine  # noqa: E402
 from mtl_core.control import pareto  # noqa: E402
 from mtl_core.control.config import make_config  # noqa: E402
 from mtl_core.control.data.splits import stratified_split  # noqa: E402
+from mtl_core.control.datasets import load_training_data  # noqa: E402
 from mtl_core.control.metrics import all_metrics  # noqa: E402
 from mtl_core.control.presets import get_preset  # noqa: E402
-from mtl_core.engine.training import Trainer, load_training_data, predict_arrays  # noqa: E402
+from mtl_core.engine.batches import predict_in_batches  # noqa: E402
+from mtl_core.engine.training import Trainer  # noqa: E402
 
 NO_STOPPING = {"patience": 10**6, "lr_patience": 10**6}
 
@@ -82,7 +84,7 @@ def run_preset(name: str, data_options: dict, epochs: int, points: int, seed: in
         static = Trainer(preset, config).run(data)
         static_wall.append(time.perf_counter() - t0)
         static_fit.append(static.card["training"]["seconds"])
-        cond_metrics = all_metrics(tasks, y_test, predict_arrays(cond.model, data.x[idx], loss_weights=lam))
+        cond_metrics = all_metrics(tasks, y_test, predict_in_batches(cond.model, data.x[idx], lam))
         rows.append((lam, cond_metrics, static.card["metrics"]["test"]))
     return {"name": name, "heads": heads, "tasks": tasks, "rows": rows, "cond_fit": cond_fit, "cond_wall": cond_wall,
             "grid_seconds": cond.card["conditioned"]["grid_seconds"], "static_fit": static_fit,

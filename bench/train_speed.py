@@ -21,11 +21,13 @@ import keras  # noqa: E402
 from bench._machine import machine  # noqa: E402
 from mtl_core.control.config import make_config  # noqa: E402
 from mtl_core.control.data.splits import stratified_split, train_statistics  # noqa: E402
+from mtl_core.control.datasets import load_training_data  # noqa: E402
 from mtl_core.control.metrics import all_metrics  # noqa: E402
 from mtl_core.control.modelspec import ModelSpec  # noqa: E402
 from mtl_core.control.presets import get_preset  # noqa: E402
+from mtl_core.engine.batches import predict_in_batches  # noqa: E402
 from mtl_core.engine.models.builder import build_model  # noqa: E402
-from mtl_core.engine.training import Trainer, load_training_data, predict_arrays  # noqa: E402
+from mtl_core.engine.training import Trainer  # noqa: E402
 
 
 class EpochTimer(keras.callbacks.Callback):
@@ -73,7 +75,7 @@ def main():
               validation_data=(data.x[split.val], {k: v[split.val] for k, v in y.items()}),
               batch_size=config.batch_size, epochs=args.epochs, verbose=0, callbacks=[timer])
     plain_ips = len(split.train) / statistics.median(timer.seconds[1:] or timer.seconds)
-    plain_metrics = all_metrics(tasks, test_true, predict_arrays(plain, data.x[split.test]))
+    plain_metrics = all_metrics(tasks, test_true, predict_in_batches(plain, data.x[split.test]))
 
     # mtl_core: the Trainer as the CLI runs it (precision chosen for this CPU, tf.data, steps_per_execution).
     seconds = []

@@ -16,9 +16,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench._machine import machine  # noqa: E402
-from mtl_core.control.config import WEIGHTING_METHODS, make_config  # noqa: E402
+from mtl_core.control import methods  # noqa: E402
+from mtl_core.control.config import make_config  # noqa: E402
+from mtl_core.control.datasets import load_training_data  # noqa: E402
 from mtl_core.control.presets import get_preset  # noqa: E402
-from mtl_core.engine.training import Trainer, load_training_data  # noqa: E402
+from mtl_core.engine.training import Trainer  # noqa: E402
 
 
 def main():
@@ -29,7 +31,7 @@ def main():
     preset = get_preset("shapes-3head")
     print(f"machine: {machine()}")
     rows = []
-    for method in WEIGHTING_METHODS:
+    for method in methods.names():
         config = make_config(preset, epochs=args.epochs, weighting=method, patience=10**6, lr_patience=10**6,
                              data={**preset.data_defaults, "n": args.n})
         data = load_training_data(preset, config)

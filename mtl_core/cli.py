@@ -12,12 +12,9 @@ import math
 import os
 import sys
 
+from mtl_core import __version__
+from mtl_core.control import options
 from mtl_core.errors import UserError
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # argparse's own usage errors are user errors too: exit 2, one line
-        raise UserError(f"{self.prog.split()[-1]}: {message}")
 
 
 def _quiet_tensorflow() -> None:
@@ -75,16 +72,6 @@ def _summary_metrics(metrics: dict) -> dict:
     return {h: {k: v for k, v in m.items() if not isinstance(v, list)} for h, m in metrics.items()}
 
 
-def _kv_list(text: str, flag: str) -> dict[str, str]:
-    out = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, value = part.partition("=")
-        if not sep or not key:
-            raise UserError(f"{flag}: {part!r} is not of the form name=value")
-        out[key.strip()] = value.strip()
-    return out
-
-
 # -- commands -----------------------------------------------------------------------------------
 def cmd_presets(args) -> int:
     from mtl_core.control.presets import all_presets
@@ -104,89 +91,14 @@ def cmd_presets(args) -> int:
     return 0
 
 
-def _build_config(args):
-    from mtl_core.control.config import make_config, parse_loss_weights
-    from mtl_core.control.modelspec import ModelSpec
-    from mtl_core.control.presets import get_preset
-
-    preset = get_preset(args.preset)
-    data = dict(preset.data_defaults)
-    if args.data:
-        if args.data not in preset.data_sources:
-            raise UserError(f"--data: unknown source {args.data!r} for {preset.name} "
-                            f"(known: {', '.join(preset.data_sources)})")
-        data = {"source": args.data}
-    if args.data_dir:
-        if not preset.dir_source:
-            raise UserError(f"--data-dir: {preset.name} reads no user folder")
-        if not os.path.exists(args.data_dir):
-            raise UserError(f"--data-dir: {args.data_dir}: no such folder or file")
-        data = {"source": args.data or preset.dir_source, "dir": os.path.abspath(args.data_dir)}
-    for key, value in _kv_list(args.data_option or "", "--data-option").items():
-        data[key] = value
-    spec, variant = preset.model, {}
-    if args.variant:
-        if args.variant not in preset.variants:
-            raise UserError(f"--variant: unknown variant {args.variant!r} for {preset.name} "
-                            f"(known: {', '.join(preset.variants) or 'none'})")
-        spec, variant = preset.variants[args.variant], preset.variant_train.get(args.variant, {})
-    if args.heads:
-        heads = [h.strip() for h in args.heads.split(",") if h.strip()]
-        for h in heads:
-            if h not in preset.task_names:
-                raise UserError(f"--heads: unknown head {h!r} (heads: {', '.join(preset.task_names)})")
-        spec = spec.only(heads)
-    active = [h.task for h in spec.heads]
-    if args.detach:
-        detach = {}
-        for head, value in _kv_list(args.detach, "--detach").items():
-            if head not in active:
-                raise UserError(f"--detach: unknown head {head!r} (heads: {', '.join(active)})")
-            if value not in ("0", "1", "true", "false"):
-                raise UserError(f"--detach: {head}={value}: use 1 (stop-gradient) or 0")
-            detach[head] = value in ("1", "true")
-        spec = spec.with_options(detach=detach)
-    if args.link is not None:
-        links = {}
-        for head, value in _kv_list(args.link, "--link").items():
-            sources = tuple(s for s in value.split("+") if s)
-            for name in (head, *sources):
-                if name not in active:
-                    raise UserError(f"--link: unknown head {name!r} (heads: {', '.join(active)})")
-            links[head] = sources
-        try:
-            spec = spec.with_options(links=links)
-            ModelSpec.from_dict(spec.to_dict())
-        except ValueError as exc:
-            raise UserError(f"--link: {exc}") from None
-    if args.freeze is not None:
-        if not spec.pretrained_steps:
-            raise UserError(f"--freeze: {preset.name}'s backbone has no pretrained network to freeze")
-        if not 0.0 <= args.freeze <= 1.0:
-            raise UserError(f"--freeze: {args.freeze:g} is not a fraction in 0..1")
-        spec = spec.with_freeze(args.freeze)
-    weighting_options = {}
-    if args.gradnorm_alpha is not None:
-        if (args.weighting or "static") != "gradnorm":
-            raise UserError("--gradnorm-alpha: only for --weighting gradnorm")
-        weighting_options["alpha"] = args.gradnorm_alpha
-    weights = parse_loss_weights(args.loss_weights) if args.loss_weights else variant.get("loss_weights")
-    lr = args.lr if args.lr is not None else variant.get("lr")  # the user's flags win over the variant's
-    config = make_config(preset, loss_weights=weights, data=data, model=spec.to_dict(), epochs=args.epochs,
-                         batch_size=args.batch_size, lr=lr, seed=args.seed, limit=args.limit,
-                         weighting=args.weighting, monitor=args.monitor, weighting_options=weighting_options,
-                         conditioned=getattr(args, "conditioned", False))
-    return preset, config
-
-
 def cmd_train(args) -> int:
     from mtl_core.control.progress import EventFile, ProgressBar
-    from mtl_core.engine.training import train
 
-    preset, config = _build_config(args)  # every flag is checked before the slow TensorFlow import
+    preset, config = options.build_config(args)  # every flag is checked before the slow TensorFlow import
     if args.device == "cpu":  # hide the GPUs before TensorFlow sees them
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
     _quiet_tensorflow()
+    from mtl_core.engine.training import train  # the engine imports TensorFlow: only after the checks
     if args.device == "gpu":
         import tensorflow as tf
 
@@ -212,7 +124,7 @@ def cmd_train(args) -> int:
 
 
 def _train_ensemble(args, config, subscribers) -> int:
-    from mtl_core.control.config import parse_loss_weights
+    from mtl_core.control.loss_weights import parse_loss_weights
     from mtl_core.engine.ensemble import train_ensemble
 
     try:
@@ -243,8 +155,7 @@ def _load_predictor(preset: str, model: str | None, loss_weights: str | None = N
     refs = [r.strip() for r in model.split(",")] if model else [None]
     stored = [store.resolve(preset, r) for r in refs]
     if loss_weights is not None:
-        from mtl_core.control.config import parse_loss_weights
-        from mtl_core.control.loss_weights import resolve_weights
+        from mtl_core.control.loss_weights import parse_loss_weights, resolve_weights
 
         given = parse_loss_weights(loss_weights)
         for member in stored:
@@ -256,10 +167,11 @@ def _load_predictor(preset: str, model: str | None, loss_weights: str | None = N
 
 
 def cmd_evaluate(args) -> int:
-    from mtl_core.control.config import parse_loss_weights
-    from mtl_core.engine.evaluation import evaluate
+    from mtl_core.control.loss_weights import parse_loss_weights
 
     predictor = _load_predictor(args.preset, args.model, args.loss_weights)
+    from mtl_core.engine.evaluation import evaluate
+
     given = parse_loss_weights(args.loss_weights) if args.loss_weights else None
     result = evaluate(args.preset, data_dir=args.data_dir, predictor=predictor, loss_weights=given)
     metrics = _summary_metrics(result["metrics"])
@@ -271,7 +183,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from mtl_core.control.config import parse_loss_weights
+    from mtl_core.control.loss_weights import parse_loss_weights
 
     predictor = _load_predictor(args.preset, args.model, args.loss_weights)
     given = parse_loss_weights(args.loss_weights) if args.loss_weights else None
@@ -317,14 +229,16 @@ def cmd_sweep(args) -> int:
     """Train (or reuse) one model per loss-weight vector; their validation metrics, Pareto flags, hypervolume."""
     from mtl_core.control import pareto
     from mtl_core.control.progress import ProgressBar
-    from mtl_core.control.sweeps import check_sweep, run_sweep
+    from mtl_core.control.sweeps import check_sweep
 
-    preset, config = _build_config(args)  # the train options, checked before TensorFlow is imported
+    preset, config = options.build_config(args)  # the train options, checked before TensorFlow is imported
     heads = list(config.loss_weights)
     check_sweep(args.points, args.method, heads)
     vectors = pareto.weight_vectors(heads, args.points, args.method, seed=config.seed)
     _quiet_tensorflow()
     import tensorflow as tf
+
+    from mtl_core.engine.sweep import run_sweep
 
     tf.get_logger().setLevel("ERROR")  # one retracing warning per trained point says nothing to the user
 
@@ -433,8 +347,10 @@ def cmd_jobs(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m mtl_core", description="Multi-Task Studio from the command line.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    prog = "mtl-studio" if os.path.basename(sys.argv[0]) == "mtl-studio" else "python -m mtl_core"
+    parser = options.ArgParser(prog=prog, description="Multi-Task Studio from the command line.")
+    parser.add_argument("--version", action="version", version=f"mtl-studio {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=options.ArgParser)
 
     p = sub.add_parser("presets", help="list presets, their heads and whether a model is available")
     p.add_argument("--json", action="store_true")
@@ -442,33 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model (or return the stored one of the same config)")
     p.add_argument("--preset", required=True)
-    p.add_argument("--loss-weights", help="head=weight,... (defaults: the preset's)")
-    p.add_argument("--weighting", default=None, help="loss-weighting method: static (default), uncertainty, "
-                   "gradnorm, dwa, rlw or pcgrad; the --loss-weights multiply the adaptive weights")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--limit", type=int, help="train on a random subset of N examples")
-    p.add_argument("--data", help="data source of the preset (see `presets`)")
-    p.add_argument("--data-option", help="source options, e.g. n=3000,noise=0.3")
-    p.add_argument("--data-dir", help="folder with the preset's own file format (e.g. X.npy, y.npy)")
-    p.add_argument("--variant", help="a named architecture of the preset (see `presets`), e.g. resnet50")
-    p.add_argument("--heads", help="train only these heads (comma-separated): single-task baselines")
-    p.add_argument("--detach", help="head=1|0,...: put a head behind a stop-gradient, or not")
-    p.add_argument("--link", help="head=src+src,...: heads whose features a head takes ('head=' for none)")
-    p.add_argument("--monitor", help="head whose validation metric drives early stopping, or 'loss' (default)")
-    p.add_argument("--gradnorm-alpha", type=float, help="GradNorm's restoring-force strength alpha (default 1.5)")
-    p.add_argument("--freeze", type=float, help="fraction (0..1) of a pretrained backbone's layers kept frozen")
-    p.add_argument("--device", default="auto", choices=["auto", "gpu", "cpu"],
-                   help="auto: every GPU TensorFlow sees (several: MirroredStrategy), else the CPU")
-    p.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
-    p.add_argument("--seeds", help="train a seed ensemble: comma-separated seeds")
-    p.add_argument("--keep", help="ensemble filter: head=threshold,... on validation metrics")
-    p.add_argument("--force", action="store_true", help="train again even if the config is stored")
-    p.add_argument("--conditioned", action="store_true", help="one model for every weighting: lambda is a model "
-                   "input, drawn per example in training; choose it with predict/evaluate --loss-weights")
-    p.add_argument("--events", help="append progress events to this file as JSON lines")
+    options.add_train_arguments(p)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -478,8 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", default="grid", help="grid (a regular simplex grid, default) or dirichlet "
                    "(random, seeded by --seed)")
     for action in train_parser._actions:  # every option of `train` that makes sense for each point
-        if action.dest not in ("help", "preset", "loss_weights", "seeds", "keep", "force", "events", "json",
-                               "conditioned"):
+        if action.dest not in ("help", "preset", "loss_weights", *options.RUN_FLAGS):
             p._add_action(action)
     p.add_argument("--preset", required=True)
     p.add_argument("--json", action="store_true")
@@ -523,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("jobs", help="background trainings: list (default), submit, show, cancel")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_jobs)
-    jobs = p.add_subparsers(dest="jobs_command", parser_class=_Parser)
+    jobs = p.add_subparsers(dest="jobs_command", parser_class=options.ArgParser)
     q = jobs.add_parser("submit", help="queue a training: jobs submit PRESET [options of train]")
     q.add_argument("--json", action="store_true", default=argparse.SUPPRESS)
     q.add_argument("preset")
@@ -554,3 +443,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
               f"(set MTL_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+
+
+def entry() -> None:
+    """The ``mtl-studio`` console script."""
+    sys.exit(main())

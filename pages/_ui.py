@@ -1,5 +1,5 @@
 """Widgets and layout shared by the pages: the preset in session state, the error guard, cached model
-loading, and the per-head output panels. Everything computed comes from ``mtl_core.views.common``.
+loading, and the per-head output panels. Everything computed comes from ``mtl_core.views``.
 
 Models are loaded once per process with ``st.cache_resource`` (keyed by model id and folder); data
 and evaluations are cached with ``st.cache_data``. TensorFlow is imported only inside the cached
@@ -18,8 +18,8 @@ import streamlit as st
 from mtl_core.control.presets import all_presets, get_preset
 from mtl_core.control.store import ModelStore, StoredModel
 from mtl_core.errors import UserError
-from mtl_core.views import charts
-from mtl_core.views import common as views
+from mtl_core.views import charts, common
+from mtl_core.views import predict as predict_view
 
 log = logging.getLogger("mtl_studio")
 
@@ -85,7 +85,7 @@ def load_predictor(model_id: str, folder: str):
     # Trace the model (and, for images, load the decoders) now rather than on the first upload.
     blank = np.zeros(predictor.input_shape, dtype=np.float32)
     if predictor.input_kind == "image":
-        views.predict_images(predictor, [blank, blank], ["warm-up", "warm-up"])
+        predict_view.predict_images(predictor, [blank, blank], ["warm-up", "warm-up"])
     predictor.predict_arrays(blank[None])
     return predictor
 
@@ -104,21 +104,21 @@ def _card(model_id: str, folder: str) -> dict:
 
 
 @st.cache_data(show_spinner="Reading the training data…", max_entries=32)
-def _model_context(preset_name: str, model_id: str, folder: str) -> views.ModelContext:
-    return views.model_context(get_preset(preset_name), _card(model_id, folder))
+def _model_context(preset_name: str, model_id: str, folder: str) -> predict_view.ModelContext:
+    return predict_view.model_context(get_preset(preset_name), _card(model_id, folder))
 
 
 @st.cache_data(show_spinner="Picking samples from the test split…", max_entries=32)
-def _gallery(preset_name: str, model_id: str, folder: str, n: int, seed: int) -> list[views.Sample]:
-    return views.gallery(get_preset(preset_name), _card(model_id, folder), n=n, seed=seed)
+def _gallery(preset_name: str, model_id: str, folder: str, n: int, seed: int) -> list[common.Sample]:
+    return predict_view.gallery(get_preset(preset_name), _card(model_id, folder), n=n, seed=seed)
 
 
-def context_for(model: StoredModel) -> views.ModelContext:
+def context_for(model: StoredModel) -> predict_view.ModelContext:
     """Training ranges, form widgets and an example CSV of a model (cached per model id)."""
     return _model_context(model.preset, model.id, str(model.path))
 
 
-def gallery(model: StoredModel, n: int, seed: int) -> list[views.Sample]:
+def gallery(model: StoredModel, n: int, seed: int) -> list[common.Sample]:
     return _gallery(model.preset, model.id, str(model.path), n, seed)
 
 
@@ -131,7 +131,7 @@ def store() -> ModelStore:
 
 def no_model_message(preset) -> None:
     st.warning(f"No trained model for **{preset.name}** yet, so there is nothing to show (and no made-up "
-               f"outputs). Train one: `{views.train_command(preset.name)}`; it appears here once it is in the "
+               f"outputs). Train one: `{common.train_command(preset.name)}`; it appears here once it is in the "
                f"store ($MTL_HOME/models) or in weights/.")
 
 
@@ -170,13 +170,13 @@ def model_picker(preset, key: str) -> StoredModel | None:
 
 
 def _multiclass(task, out: dict, truth: str | None, key: str) -> None:
-    items = views.top_probabilities(out["probabilities"])
+    items = common.top_probabilities(out["probabilities"])
     st.metric(task.name, out["label"], delta=f"{out['probability']:.1%}", delta_color="off", delta_arrow="off",
               help=task.description or None)
     if truth is not None:
         _truth(truth, truth == out["label"])
     n = len(out["probabilities"])
-    shown = f"top {views.TOP_K} of {n} classes" if n > views.FOLD_ABOVE else f"{n} classes"
+    shown = f"top {common.TOP_K} of {n} classes" if n > common.FOLD_ABOVE else f"{n} classes"
     st.plotly_chart(charts.probability_bars(items), config={"displayModeBar": False}, key=key)
     st.caption(f"multiclass · {shown}")
 
@@ -192,8 +192,8 @@ def _binary(task, out: dict, truth: str | None, key: str) -> None:
     st.caption(f"binary · P({task.class_names[1]}) = {p:.3f}, threshold 0.5")
 
 
-def _regression(task, out: dict, truth: str | None, context: views.ModelContext | None, key: str) -> None:
-    st.metric(task.name, views.format_value(out["value"], out.get("unit", "")), help=task.description or None)
+def _regression(task, out: dict, truth: str | None, context: predict_view.ModelContext | None, key: str) -> None:
+    st.metric(task.name, common.format_value(out["value"], out.get("unit", "")), help=task.description or None)
     if truth is not None:
         _truth(truth, None)
     rng = context.ranges.get(task.name) if context else None
@@ -201,7 +201,7 @@ def _regression(task, out: dict, truth: str | None, context: views.ModelContext 
         low, high, where = rng
         st.plotly_chart(charts.value_in_range(out["value"], low, high, task.unit), config={"displayModeBar": False},
                         key=key)
-        st.caption(f"regression · range {views.format_range(low, high, task.unit)} ({where})")
+        st.caption(f"regression · range {common.format_range(low, high, task.unit)} ({where})")
     else:
         st.caption("regression")
 
@@ -212,7 +212,7 @@ def _truth(text: str, correct: bool | None) -> None:
     st.markdown(f":{colour}[true: {text}{mark}]")
 
 
-def head_panels(tasks, outputs: dict, context: views.ModelContext | None = None,
+def head_panels(tasks, outputs: dict, context: predict_view.ModelContext | None = None,
                 truth: dict[str, str] | None = None, *, key: str) -> None:
     """One bordered panel per head, side by side."""
     columns = st.columns(len(tasks))
@@ -229,7 +229,7 @@ def head_panels(tasks, outputs: dict, context: views.ModelContext | None = None,
                 _regression(task, out, t, context, k)
 
 
-def image_result(item: views.ItemResult, tasks, context, truth: dict[str, str] | None = None, *,
+def image_result(item: predict_view.ItemResult, tasks, context, truth: dict[str, str] | None = None, *,
                  key: str) -> None:
     """One image's result: the error, or what the model saw beside one panel per head."""
     with st.container(border=True):
@@ -239,7 +239,7 @@ def image_result(item: views.ItemResult, tasks, context, truth: dict[str, str] |
         left, right = st.columns([1.3, max(len(tasks), 1) * 2], vertical_alignment="top")
         with left:
             h, w, c = item.model_input.shape
-            st.image(views.to_display(item.model_input), caption=f"{item.input}", width="stretch")
+            st.image(common.to_display(item.model_input), caption=f"{item.input}", width="stretch")
             st.caption(f"as the model saw it: {w}×{h} {'grey' if c == 1 else 'RGB'}"
                        + (f" (from {item.original})" if item.original else ""))
         with right:

@@ -3,8 +3,8 @@ how each was trained (method, loss weights), and their validation curves and los
 
 import streamlit as st
 
+from mtl_core.control.tasks import card_tasks
 from mtl_core.views import charts, compare
-from mtl_core.views import common as views
 from pages import _ui as ui
 
 ui.page_setup("compare")
@@ -40,7 +40,7 @@ with ui.guard("the comparison tables"):
 
 with ui.guard("the curves"):
     st.subheader("Validation curves")
-    tasks = views.card_tasks(picked[0].card)
+    tasks = card_tasks(picked[0].card)
     columns = st.columns(min(len(tasks), 3))
     for i, task in enumerate(tasks):
         metric, _ = task.primary_metric

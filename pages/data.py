@@ -4,19 +4,20 @@
 import numpy as np
 import streamlit as st
 
+from mtl_core.control import datasets
 from mtl_core.control.presets import get_preset
-from mtl_core.views import charts
-from mtl_core.views import common as views
+from mtl_core.views import charts, common
+from mtl_core.views import data as data_view
 from pages import _ui as ui
 
 ui.page_setup("data")
 
 
 @st.cache_data(show_spinner="Loading the data…", max_entries=16)
-def overview(preset_name: str, source: str, folder: str) -> views.DataOverview:
+def overview(preset_name: str, source: str, folder: str) -> data_view.DataOverview:
     preset = get_preset(preset_name)
     options = {"source": source, "dir": folder} if folder else None
-    return views.data_overview(preset, options)
+    return data_view.data_overview(preset, options)
 
 
 preset = ui.current_preset()
@@ -24,9 +25,9 @@ st.title("Data")
 st.caption(f"{preset.title} · `{preset.name}`")
 
 folder = ""
-if not views.data_available(preset):
+if not datasets.on_this_machine(preset):
     st.info(f"**{preset.name}** has no offline data set, and nothing is downloaded from this page. "
-            "Ways to get its data:\n\n" + "\n".join(views.how_to_get_data(preset)))
+            "Ways to get its data:\n\n" + "\n".join(common.how_to_get_data(preset)))
     if preset.dir_source:
         folder = st.text_input("Folder on this machine holding the data in its own format",
                                key=f"data-dir-{preset.name}", placeholder="/path/to/folder",
@@ -76,7 +77,7 @@ with ui.guard("loading the data"):
                 st.plotly_chart(charts.histogram(values, name=task.name, unit=task.unit,
                                                  title=f"{task.name}: distribution"), key=f"hist-{task.name}")
                 missing = data.missing.get(task.name)
-                st.caption(f"min {views.format_value(float(values.min()), task.unit)} · median "
-                           f"{views.format_value(float(np.median(values)), task.unit)}"
-                           f" · max {views.format_value(float(values.max()), task.unit)}"
+                st.caption(f"min {common.format_value(float(values.min()), task.unit)} · median "
+                           f"{common.format_value(float(np.median(values)), task.unit)}"
+                           f" · max {common.format_value(float(values.max()), task.unit)}"
                            + (f" · {missing:,} rows without a value" if missing else ""))

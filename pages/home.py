@@ -5,9 +5,10 @@ Reads presets and model cards only: no TensorFlow, so the first page opens fast.
 
 import streamlit as st
 
+from mtl_core.control import datasets
 from mtl_core.control.presets import all_presets
 from mtl_core.control.store import ModelStore, mtl_home, shipped_dir
-from mtl_core.views import common as views
+from mtl_core.control.tasks import card_tasks
 from pages import _ui as ui
 
 ui.page_setup("home")
@@ -29,7 +30,7 @@ for i, preset in enumerate(all_presets()):
         st.write(preset.description)
         st.write("Heads: " + ", ".join(f"**{t.name}** ({t.kind})" for t in preset.tasks))
         default_source = preset.data_defaults.get("source", "")
-        if views.data_available(preset):
+        if datasets.on_this_machine(preset):
             st.caption(f"Data: {preset.data_sources.get(default_source, default_source)}")
         else:
             st.caption("Data: not on this machine, no offline default: "
@@ -40,7 +41,7 @@ for i, preset in enumerate(all_presets()):
             test = model.card["metrics"]["test"]
             ref = preset.reference.get("metrics", {})
             rows = []
-            for task in views.card_tasks(model.card):
+            for task in card_tasks(model.card):
                 values = test.get(task.name, {})
                 metric, _ = task.primary_metric
                 if metric in values:

@@ -6,9 +6,11 @@ import functools
 
 import streamlit as st
 
+from mtl_core.control import datasets
 from mtl_core.control.presets import all_presets, get_preset
-from mtl_core.views import charts
-from mtl_core.views import common as views
+from mtl_core.control.tasks import card_tasks
+from mtl_core.views import charts, common
+from mtl_core.views import models as models_view
 from pages import _hub
 from pages import _ui as ui
 
@@ -16,9 +18,9 @@ ui.page_setup("models")
 
 
 @st.cache_data(show_spinner="Predicting the test split…", max_entries=16)
-def evaluation(preset_name: str, model_id: str, folder: str) -> views.Evaluation:
+def evaluation(preset_name: str, model_id: str, folder: str) -> models_view.Evaluation:
     predictor = ui.load_predictor(model_id, folder)
-    return views.evaluate_on_test(predictor, get_preset(preset_name))
+    return models_view.evaluate_on_test(predictor, get_preset(preset_name))
 
 
 def colour(correct) -> str:
@@ -34,7 +36,7 @@ if flash:
     st.success(flash)
 
 with ui.guard("the list of models"):
-    table = views.model_rows(store, all_presets())
+    table = models_view.model_rows(store, all_presets())
     if len(table):
         st.caption("Every model on this machine: the store ($MTL_HOME/models) and the shipped ones (weights/). "
                    "★ marks each preset's default (the newest stored model, else the shipped one).")
@@ -47,7 +49,7 @@ if model is None:
     st.stop()
 
 card = model.card
-tasks = views.card_tasks(card)
+tasks = card_tasks(card)
 
 with ui.guard("the model card"):
     training = card.get("training", {})
@@ -65,7 +67,7 @@ with ui.guard("the model card"):
         + f" · weighting {config.get('weighting', 'static')} · seed {config.get('seed', '?')}")
 
     st.markdown("##### Metrics")
-    st.dataframe(views.metrics_table(card), hide_index=True)
+    st.dataframe(models_view.metrics_table(card), hide_index=True)
     note = (card.get("reference") or {}).get("note")
     if note:
         st.caption(f"Reference (seed): {note}. Our models are trained on this studio's data; where that is not "
@@ -73,7 +75,7 @@ with ui.guard("the model card"):
 
     left, right = st.columns([1, 1])
     with left:
-        st.download_button("Download this model (zip)", functools.partial(views.model_zip, model.path),
+        st.download_button("Download this model (zip)", functools.partial(models_view.model_zip, model.path),
                            file_name=f"{model.id}.zip", mime="application/zip", icon=":material/download:",
                            key=f"download-{model.id}", help="model.keras and card.json")
     with right:
@@ -103,7 +105,7 @@ curves_tab, confusion_tab, test_tab = st.tabs(["Training curves", "Confusion mat
 
 if curves_tab.open:
     with curves_tab, ui.guard("the training curves"):
-        history = views.history_curves(card)
+        history = models_view.history_curves(card)
         epochs = history.get("epochs", [])
         if not epochs:
             st.info("This card has no training history.")
@@ -140,10 +142,10 @@ if confusion_tab.open:
 
 if test_tab.open:
     with test_tab, ui.guard("the test-split evaluation"):
-        if not views.data_available(preset, config.get("data")):
+        if not datasets.on_this_machine(preset, config.get("data")):
             st.info("The ROC curves, predicted-against-actual plots and the sample grid predict this model's test "
                     "split, whose data is not on this machine. Ways to get it:\n\n"
-                    + "\n".join(views.how_to_get_data(preset)))
+                    + "\n".join(common.how_to_get_data(preset)))
         else:
             ui.predictor_for(model)  # loads the model (once per process) with its own spinner
             ev = evaluation(model.preset, model.id, str(model.path))
@@ -157,7 +159,7 @@ if test_tab.open:
                 for i, (kind, task) in enumerate(plots):
                     with columns[i % 2]:
                         if kind == "roc":
-                            points = views.roc_points(ev.y_true[task.name], ev.y_pred[task.name])
+                            points = models_view.roc_points(ev.y_true[task.name], ev.y_pred[task.name])
                             if points is None:
                                 st.info(f"{task.name}: one class only in the test split, no ROC curve")
                             else:
@@ -174,7 +176,7 @@ if test_tab.open:
                                          key=f"grid-{model.id}")
             rows = ev.mistake_rows[:len(ev.random_rows)] if which == "mistakes" else ev.random_rows
             tolerance = ", ".join(
-                f"{t.name} within ±{views.format_value(views.REGRESSION_TOLERANCE * (hi - lo), t.unit)}"
+                f"{t.name} within ±{common.format_value(models_view.REGRESSION_TOLERANCE * (hi - lo), t.unit)}"
                 for t in regression for lo, hi in [ev.ranges[t.name]])
             st.caption(f"Green: right, red: wrong, grey: no label; {len(ev.mistake_rows):,} of {ev.n:,} test "
                        "examples have at least one wrong head." + (f" A value counts as right {tolerance} "
@@ -189,13 +191,13 @@ if test_tab.open:
                         with col:
                             st.image(ev.samples[r].image, width=96)
                             lines = []
-                            for v in views.verdicts(tasks, ev, r):
+                            for v in models_view.verdicts(tasks, ev, r):
                                 c = "gray" if v.correct is None else "green" if v.correct else "red"
                                 extra = "" if v.correct in (True, None) else f" (true: {v.truth})"
                                 lines.append(f":{c}[{v.head}: {v.predicted}{extra}]")
                             st.markdown("  \n".join(lines))
             else:
-                frame, marks = views.verdict_table(tasks, ev, rows)
+                frame, marks = models_view.verdict_table(tasks, ev, rows)
                 st.dataframe(frame.style.apply(lambda _: marks.map(colour), axis=None), hide_index=True)
 
 # Hugging Face Hub: publish the selected model (pulling is above the model picker).

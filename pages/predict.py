@@ -6,7 +6,9 @@ one widget per feature (live prediction) or a CSV for a batch with a downloadabl
 
 import streamlit as st
 
-from mtl_core.views import common as views
+from mtl_core.control import datasets
+from mtl_core.views import common
+from mtl_core.views import predict as predict_view
 from pages import _ui as ui
 
 ui.page_setup("predict")
@@ -29,7 +31,7 @@ tasks = predictor.tasks
 
 def show_images(sources: list, names: list[str], key: str, truth: dict | None = None) -> None:
     with ui.guard("the prediction"):
-        items, seconds = views.predict_images(predictor, sources, names)
+        items, seconds = predict_view.predict_images(predictor, sources, names)
         for i, item in enumerate(items):
             ui.image_result(item, tasks, context, truth, key=f"{key}-{i}")
         ok = sum(item.error is None for item in items)
@@ -43,7 +45,7 @@ def image_page() -> None:
                                       key="predict-tabs-image", on_change="rerun")
     with upload:
         files = st.file_uploader("Images (png, jpg, webp, bmp, gif: the first frame; any size and colour mode)",
-                                 type=list(views.IMAGE_TYPES), accept_multiple_files=True,
+                                 type=list(predict_view.IMAGE_TYPES), accept_multiple_files=True,
                                  key=f"upload-{preset.name}")
         if files:
             show_images([f.getvalue() for f in files], [f.name for f in files], "upload")
@@ -64,9 +66,9 @@ def image_page() -> None:
 def sample_gallery() -> None:
     seed_key = f"gallery-seed-{model.id}"
     seed = st.session_state.get(seed_key, 0)
-    if not views.data_available(preset, model.card["config"].get("data")):
+    if not datasets.on_this_machine(preset, model.card["config"].get("data")):
         st.info("The samples come from this model's test split, whose data is not on this machine. Ways to get "
-                "it:\n\n" + "\n".join(views.how_to_get_data(preset)))
+                "it:\n\n" + "\n".join(common.how_to_get_data(preset)))
         return
     with ui.guard("the sample gallery"):
         gallery = ui.gallery(model, 12, seed)
@@ -116,7 +118,7 @@ def row_form() -> None:
                     row[spec.name] = st.selectbox(spec.name, spec.options, index=spec.options.index(spec.default)
                                                   if spec.default in spec.options else 0, key=key, help=spec.help)
     with ui.guard("the prediction"):
-        result, seconds = views.predict_row(predictor, row)
+        result, seconds = predict_view.predict_row(predictor, row)
         if result.error:
             st.error(result.error)
             return
@@ -124,7 +126,7 @@ def row_form() -> None:
             st.warning(warning)
         ui.head_panels(tasks, result.outputs, context, key="row")
         with st.expander("What the model saw (encoded row)"):
-            st.dataframe(views.encoded_table(model.card, row, result.model_input), hide_index=True)
+            st.dataframe(predict_view.encoded_table(model.card, row, result.model_input), hide_index=True)
         ui.timing(seconds, "1 row predicted", model.id)
 
 
@@ -139,7 +141,7 @@ def csv_batch() -> None:
     if upload is None:
         return
     with ui.guard("the batch prediction"):
-        result = views.predict_csv(predictor, upload.getvalue(), upload.name)
+        result = predict_view.predict_csv(predictor, upload.getvalue(), upload.name)
         if result.error:
             st.error(result.error)
             return

@@ -5,10 +5,11 @@ and its predictions for a chosen input follow the sliders without retraining."""
 
 import streamlit as st
 
-from mtl_core.control import pareto
+from mtl_core.control import datasets, pareto
 from mtl_core.control.sweeps import submit_sweep
-from mtl_core.views import common as views
-from mtl_core.views import tradeoffs
+from mtl_core.control.tasks import card_tasks
+from mtl_core.views import common, tradeoffs
+from mtl_core.views import models as models_view
 from pages import _ui as ui
 
 ui.page_setup("tradeoffs")
@@ -128,7 +129,7 @@ with ui.guard("the sweep"):
                 config = model.card.get("config", {})
                 st.markdown(f"**`{model.id}`** · loss weights {tradeoffs.weights_text(config.get('loss_weights', {}))}"
                             f" · {config.get('epochs')} epochs · {model.source}")
-                st.dataframe(views.metrics_table(model.card), hide_index=True)
+                st.dataframe(models_view.metrics_table(model.card), hide_index=True)
                 chosen_now = st.session_state.get(ui.CHOSEN_KEY, {}).get(preset.name) == model.id
                 if chosen_now:
                     st.caption(":material/check: The Predict and Models pages now use this model.")
@@ -171,7 +172,7 @@ with ui.guard("the loss-conditioned model"):
     near = tradeoffs.cond.nearest_grid_point(card, lam)
     st.markdown(f"**Validation metrics at the nearest grid point** (λ {tradeoffs.weights_text(near['weights'])})")
     metric_cols = st.columns(len(lam_heads))
-    tasks = views.card_tasks(card)
+    tasks = card_tasks(card)
     for col, task in zip(metric_cols, tasks, strict=True):
         metric = pareto.OBJECTIVE[task.kind][0]
         value = near["metrics"][task.name].get(metric)
@@ -192,7 +193,7 @@ with ui.guard("the loss-conditioned model"):
     if upload is not None:
         source, name, truth = upload.getvalue(), upload.name, None
     else:
-        if not views.data_available(preset, card["config"].get("data")):
+        if not datasets.on_this_machine(preset, card["config"].get("data")):
             st.info("The test samples come from this model's data, which is not on this machine.")
             st.stop()
         samples = ui.gallery(model, 6, 0)
@@ -209,7 +210,7 @@ with ui.guard("the loss-conditioned model"):
         left, right = st.columns([1, max(len(tasks), 1) * 2])
         if card["input"]["kind"] == "image":
             with left:
-                st.image(views.to_display(predictor.prepare(source, name)), caption=name, width="stretch")
+                st.image(common.to_display(predictor.prepare(source, name)), caption=name, width="stretch")
         with right:
             ui.head_panels(tasks, item["outputs"], ui.context_for(model), truth, key=f"tradeoffs-pred-{model.id}")
     if st.button("Use this model in Predict", key=f"tradeoffs-use-cond-{model.id}",

@@ -5,11 +5,10 @@ Every option here is a flag of `python -m mtl_core train`; the page shows the eq
 
 import streamlit as st
 
-from mtl_core.control.config import WEIGHTING_METHODS
+from mtl_core.control import datasets, methods
 from mtl_core.control.jobs import JobQueue
 from mtl_core.errors import UserError
-from mtl_core.views import charts
-from mtl_core.views import common as views
+from mtl_core.views import charts, common
 from mtl_core.views import train as train_form
 from pages import _ui as ui
 
@@ -28,9 +27,9 @@ st.title("Train")
 st.caption(f"Retrain **{preset.name}** with other loss weights and watch what the model becomes. Trainings run "
            "in the background, one at a time on this machine (the others wait in the queue below); they go on "
            "when you leave the page and are still listed after a reload or a restart of the app.")
-if not views.data_available(preset):
+if not datasets.on_this_machine(preset):
     st.warning("This preset's data is not on this machine, so a training here would fail. "
-               + " ".join(views.how_to_get_data(preset)))
+               + " ".join(common.how_to_get_data(preset)))
 
 # ----------------------------------------------------------------------------- the form
 weights_col, options_col = st.columns([1, 1], gap="large")
@@ -45,15 +44,17 @@ with weights_col:
     conditioned = st.toggle("One model for every weighting (loss-conditioned)", key=f"{key}-conditioned",
                             help="The loss weights become an input of the model, drawn per example while it "
                                  "trains; the sliders give its default. Explore it on the Trade-offs page.")
-    method = st.selectbox("Weighting method", WEIGHTING_METHODS, key=f"{key}-method", disabled=conditioned,
-                          format_func=lambda m: f"{m}: {train_form.METHOD_HELP[m]}",
+    choices = train_form.method_choices()
+    method = st.selectbox("Weighting method", list(choices), key=f"{key}-method", disabled=conditioned,
+                          format_func=lambda m: f"{m}: {choices[m]}",
                           help="Adaptive methods change the weights during training; the sliders multiply them.")
     if conditioned:
-        method = "static"
-    alpha = train_form.GRADNORM_ALPHA
-    if method == "gradnorm":
-        alpha = st.number_input("GradNorm α", 0.0, 10.0, train_form.GRADNORM_ALPHA, 0.1, key=f"{key}-alpha",
-                                help="Strength of the pull toward equal training rates (the paper's α).")
+        method = defaults.weighting
+    method_options = {}
+    for option in methods.methods()[method].options:  # e.g. GradNorm's alpha
+        method_options[option.name] = st.number_input(
+            f"{method}: {option.name}", option.low, option.high, option.default, (option.high - option.low) / 100,
+            key=f"{key}-{method}-{option.name}", help=option.help)
 
 with options_col:
     st.subheader("Training")
@@ -85,7 +86,8 @@ with options_col:
                            key=f"{key}-freeze", help="The first layers of the ImageNet network keep their weights.")
 
 form = train_form.TrainForm(
-    loss_weights=weights, weighting=method, gradnorm_alpha=alpha, epochs=int(epochs), batch_size=int(batch_size),
+    loss_weights=weights, weighting=method, weighting_options=method_options, epochs=int(epochs),
+    batch_size=int(batch_size),
     lr=float(lr), seed=int(seed), limit=int(limit) or None, detach=detach, links=links, freeze=freeze,
     precision=precision, device=device, conditioned=conditioned)
 argv = train_form.train_args(preset, form)

@@ -143,8 +143,9 @@ def setup():
     """The Trainer's model, inputs, per-head masks and compiled losses for 600 customers, 30% labels missing."""
     import keras
 
+    from mtl_core.control.datasets import load_training_data
     from mtl_core.engine.models.builder import build_model
-    from mtl_core.engine.training import Trainer, load_training_data
+    from mtl_core.engine.training import Trainer
 
     preset = get_preset(PRESET)
     config = make_config(preset, data=MISSING_DATA, epochs=3, batch_size=32, seed=0)
@@ -278,7 +279,7 @@ def test_training_with_missing_labels_works_and_learns_spend(trained):
 
 
 def test_card_metrics_leave_out_rows_without_that_label(setup, trained):
-    from mtl_core.engine.training import predict_arrays
+    from mtl_core.engine.batches import predict_in_batches
 
     card, data = trained.card, setup["data"]
     split = split_of(setup["config"], data)
@@ -296,7 +297,7 @@ def test_card_metrics_leave_out_rows_without_that_label(setup, trained):
     assert metrics["churn"]["accuracy"] == pytest.approx(np.trace(matrix) / matrix.sum())
 
     encoder = TabularEncoder.from_dict(card["preprocessing"]["tabular"])
-    pred = predict_arrays(trained.model, encoder.encode_frame(data.x.iloc[test]))
+    pred = predict_in_batches(trained.model, encoder.encode_frame(data.x.iloc[test]))
     truth = data.y["spend"][test][spend_known]
     assert metrics["spend"]["mae"] == pytest.approx(np.abs(pred["spend"][spend_known] - truth).mean(), rel=1e-5)
 

@@ -314,8 +314,8 @@ def test_bad_backbone_steps_are_refused_before_building(step):
 def test_resize_step_and_caffe_preprocessing():
     import keras
 
-    from mtl_core.control.plan import apply_plan, pretrained_report
     from mtl_core.engine.models.layers import CaffePreprocess
+    from mtl_core.engine.models.plan import apply_plan, pretrained_report
 
     validate_plan(("resize:96", "app:mobilenetv2", "app:resnet50:0.5", "gap"), "backbone")
     rgb = np.random.default_rng(0).random((2, 8, 8, 3)).astype(np.float32)
@@ -330,10 +330,10 @@ def test_resize_step_and_caffe_preprocessing():
 
 
 def test_the_resnet50_variants_build_offline_and_say_so(offline):
-    from mtl_core.control.plan import pretrained_report
     from mtl_core.control.presets.cifar100_fine_coarse import VARIANT_TRAIN, VARIANTS
     from mtl_core.engine.models.builder import build_model
     from mtl_core.engine.models.layers import CaffePreprocess
+    from mtl_core.engine.models.plan import pretrained_report
 
     preset = get_preset("cifar100-fine-coarse")
     assert set(VARIANTS) == set(VARIANT_TRAIN) == {"resnet50", "resnet50-enhanced"}

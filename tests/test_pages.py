@@ -16,8 +16,10 @@ from _images import empty_file, png_bytes, save_png, shapes, text_file, truncate
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from mtl_core.control import datasets
 from mtl_core.control.data.shapes import SHAPE_NAMES
-from mtl_core.views import common as views
+from mtl_core.views import common
+from mtl_core.views import predict as predict_view
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
@@ -310,13 +312,13 @@ def test_models_page_deletes_a_stored_model_after_confirmation(shipped):
 def test_top_probabilities_fold_the_rest_of_many_classes():
     probs = {f"c{i}": (100 - i) / 5050 for i in range(100)}
 
-    items = views.top_probabilities(probs)
+    items = common.top_probabilities(probs)
 
     assert [c for c, _ in items[:3]] == ["c0", "c1", "c2"]
-    assert len(items) == views.TOP_K + 1 and items[-1][0] == "other (90 classes)"
+    assert len(items) == common.TOP_K + 1 and items[-1][0] == "other (90 classes)"
     assert sum(p for _, p in items) == pytest.approx(1.0)
-    assert len(views.top_probabilities({"a": 0.2, "b": 0.8})) == 2  # few classes: all of them, sorted
-    assert views.top_probabilities({"a": 0.2, "b": 0.8})[0] == ("b", 0.8)
+    assert len(common.top_probabilities({"a": 0.2, "b": 0.8})) == 2  # few classes: all of them, sorted
+    assert common.top_probabilities({"a": 0.2, "b": 0.8})[0] == ("b", 0.8)
 
 
 def test_feature_specs_come_from_the_card_and_the_training_data():
@@ -327,8 +329,8 @@ def test_feature_specs_come_from_the_card_and_the_training_data():
                                            "payment_method": ["credit card"] * 3, "internet": ["dsl"] * 3,
                                            "monthly_charges": ["20.5", "99.5", "50"], "support_calls": ["0", "2", "1"]})
 
-    specs = {s.name: s for s in views.feature_specs(card, rows)}
-    without_data = {s.name: s for s in views.feature_specs(card)}
+    specs = {s.name: s for s in predict_view.feature_specs(card, rows)}
+    without_data = {s.name: s for s in predict_view.feature_specs(card)}
 
     tenure = specs["tenure_months"]
     assert tenure.integer and tenure.low == 0 and tenure.high == 108 and isinstance(tenure.default, int)
@@ -339,15 +341,15 @@ def test_feature_specs_come_from_the_card_and_the_training_data():
 
 
 def test_format_value_and_range():
-    assert views.format_value(1234.5, "USD") == "1,234.5 USD"
-    assert views.format_value(0.4312) == "0.431"
-    assert views.format_range(0, 1) == "0.00 to 1.00"
-    assert views.format_range(0, 1201.6, "USD") == "0 to 1,202 USD"
+    assert common.format_value(1234.5, "USD") == "1,234.5 USD"
+    assert common.format_value(0.4312) == "0.431"
+    assert common.format_range(0, 1) == "0.00 to 1.00"
+    assert common.format_range(0, 1201.6, "USD") == "0 to 1,202 USD"
 
 
 def test_offline_sources_never_count_a_download():
     from mtl_core.control.presets import all_presets
 
-    offline = {p.name: views.data_available(p) for p in all_presets()}
+    offline = {p.name: datasets.on_this_machine(p) for p in all_presets()}
     assert offline["shapes-3head"] and offline["color-digits"] and offline["churn-spend"]
     assert not any(v for k, v in offline.items() if k.startswith("cifar"))

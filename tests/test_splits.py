@@ -113,8 +113,8 @@ def test_tabular_statistics_are_per_column_from_the_training_rows_only():
 
 def test_trained_models_normalisation_is_the_training_split_mean(tiny_store):
     from mtl_core.control.config import TrainConfig
+    from mtl_core.control.datasets import load_training_data
     from mtl_core.control.presets import get_preset
-    from mtl_core.engine.training import load_training_data
 
     _, _, card = tiny_store
     preset = get_preset(card["preset"])

@@ -101,8 +101,9 @@ def test_a_successful_save_leaves_only_the_model_folder(tmp_path, small_model):
 
 def test_same_config_is_a_cache_hit_and_changed_configs_get_new_ids(tmp_path):
     from mtl_core.control.config import make_config
+    from mtl_core.control.datasets import load_training_data
     from mtl_core.control.presets import get_preset
-    from mtl_core.engine.training import load_training_data, train
+    from mtl_core.engine.training import train
 
     preset = get_preset(PRESET)
     store = ModelStore(root=tmp_path / "models", shipped=None)

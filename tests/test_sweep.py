@@ -18,7 +18,8 @@ from mtl_core.control import pareto
 from mtl_core.control.config import make_config
 from mtl_core.control.presets import get_preset
 from mtl_core.control.store import ModelStore
-from mtl_core.control.sweeps import run_sweep, submit_sweep, sweep_groups
+from mtl_core.control.sweeps import submit_sweep, sweep_groups
+from mtl_core.engine.sweep import run_sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESET = "color-digits"

@@ -201,8 +201,9 @@ def test_text_in_a_numeric_feature_column_is_a_user_error_naming_row_and_column(
 @pytest.fixture(scope="module")
 def lib_model(tmp_path_factory):
     """A model trained on customers.csv (source "csv"), kept in memory and saved in a private store."""
+    from mtl_core.control.datasets import load_training_data
     from mtl_core.control.store import ModelStore
-    from mtl_core.engine.training import Trainer, load_training_data
+    from mtl_core.engine.training import Trainer
 
     root = tmp_path_factory.mktemp("tabular-lib")
     path = write_customers_csv(root / "customers.csv", n=300, seed=11)
@@ -224,10 +225,10 @@ def predictor(lib_model):
 
 
 def in_memory(lib_model, frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    from mtl_core.engine.training import predict_arrays
+    from mtl_core.engine.batches import predict_in_batches
 
     encoder = TabularEncoder.from_dict(lib_model["result"].card["preprocessing"]["tabular"])
-    return predict_arrays(lib_model["result"].model, encoder.encode_frame(frame))
+    return predict_in_batches(lib_model["result"].model, encoder.encode_frame(frame))
 
 
 def test_saved_model_predicts_every_csv_row_like_the_in_memory_model(lib_model, predictor):

@@ -27,7 +27,7 @@ TIMEOUT = 90
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
     """MTL_HOME with a 2-point sweep and a loss-conditioned model of shapes-3head (1 epoch, 300 images)."""
-    from mtl_core.control.sweeps import run_sweep
+    from mtl_core.engine.sweep import run_sweep
     from mtl_core.engine.training import train
 
     root = tmp_path_factory.mktemp("tradeoffs-home")

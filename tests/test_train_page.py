@@ -42,7 +42,7 @@ def test_every_form_option_becomes_a_train_flag_with_the_same_meaning():
     p = get_preset(PRESET)
     form = train_form.form_defaults(p)
     form.loss_weights = {"shape": 2.0, "orientation": 0.5, "intensity": 0.3}
-    form.weighting, form.gradnorm_alpha = "gradnorm", 0.75
+    form.weighting, form.weighting_options = "gradnorm", {"alpha": 0.75}
     form.epochs, form.batch_size, form.lr, form.seed, form.limit = 3, 16, 0.002, 7, 500
     form.detach = {**form.detach, "orientation": True}
     form.links = {**form.links, "intensity": ["shape"]}

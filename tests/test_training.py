@@ -10,7 +10,8 @@ import shutil
 import numpy as np
 import pytest
 
-from mtl_core.control.config import TrainConfig, make_config, parse_loss_weights
+from mtl_core.control.config import TrainConfig, make_config
+from mtl_core.control.loss_weights import parse_loss_weights
 from mtl_core.control.presets import get_preset
 from mtl_core.control.store import ModelStore
 from mtl_core.errors import UserError
@@ -221,7 +222,8 @@ def test_parse_loss_weights_reads_pairs():
 
 
 def test_seed_architecture_learns_every_head_on_a_short_run():
-    from mtl_core.engine.training import Trainer, load_training_data
+    from mtl_core.control.datasets import load_training_data
+    from mtl_core.engine.training import Trainer
 
     config = make_config(PRESET, data={"source": "generated", "n": 1500, "noise": 0.3, "seed": 0},
                          epochs=4, batch_size=32, seed=0)
@@ -259,7 +261,8 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from mtl_core.control.config import make_config
 from mtl_core.control.presets import get_preset
-from mtl_core.engine.training import Trainer, load_training_data
+from mtl_core.engine.training import Trainer
+from mtl_core.control.datasets import load_training_data
 preset = get_preset("shapes-3head")
 config = make_config(preset, data={"source": "generated", "n": 240, "noise": 0.3, "seed": 0}, epochs=1,
                      batch_size=32, weighting=WEIGHTING)

@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from mtl_core.control.config import WEIGHTING_METHODS, make_config
+from mtl_core.control import methods as catalogue
+from mtl_core.control.config import make_config
 from mtl_core.control.presets import get_preset
 from mtl_core.control.store import ModelStore
 from mtl_core.errors import UserError
@@ -18,14 +19,51 @@ HEADS = ["shape", "orientation", "intensity"]
 STATIC = {"shape": 1.0, "orientation": 1.5, "intensity": 0.3}
 
 
-def test_registry_holds_every_configurable_method():
+WEIGHTING_METHODS = catalogue.names()
+
+
+def test_the_catalogue_read_without_tensorflow_matches_the_method_classes():
+    """A method is one file: the catalogue (HELP, OPTIONS literals) and the class it defines agree, and every
+    option is a keyword of the class with the catalogue's default."""
+    import inspect
+
     from mtl_core.engine.weighting import get_method, methods
 
-    assert set(WEIGHTING_METHODS) <= set(methods())
-    for name in WEIGHTING_METHODS:
-        assert get_method(name).name == name
+    assert set(catalogue.names()) == set(methods()) >= {"static", "uncertainty", "gradnorm", "dwa", "rlw", "pcgrad"}
+    for info in catalogue.methods().values():
+        cls = get_method(info.name)
+        assert cls.name == info.name and info.help
+        params = inspect.signature(cls.__init__).parameters
+        for option in info.options:
+            assert params[option.name].default == option.default
+            assert option.low <= option.default <= option.high
     with pytest.raises(KeyError):
         get_method("nope")
+
+
+def test_a_new_method_file_is_a_method_everywhere(tmp_path, monkeypatch):
+    """Adding a file to the weighting folder is all it takes: the catalogue, the train flags (with the
+    method's options) and config validation see it, without importing it."""
+    from mtl_core.control import options
+
+    folder = tmp_path / "weighting"
+    folder.mkdir()
+    for f in catalogue.WEIGHTING_DIR.glob("*.py"):
+        (folder / f.name).write_text(f.read_text())
+    (folder / "toy.py").write_text('"""A toy method."""\n\nHELP = "a toy"\n'
+                                   'OPTIONS = {"beta": (0.5, 0.0, 1.0, "toy strength")}\n')
+    monkeypatch.setattr(catalogue, "WEIGHTING_DIR", folder)
+    catalogue.methods.cache_clear()
+    try:
+        assert catalogue.methods()["toy"].help == "a toy"
+        _, _, config = options.validate(["--preset", "shapes-3head", "--weighting", "toy", "--toy-beta", "0.25"])
+        assert config["weighting"] == "toy" and config["extra"] == {"weighting_options": {"beta": 0.25}}
+        with pytest.raises(UserError, match="--toy-beta: 2 is out of range"):
+            options.validate(["--preset", "shapes-3head", "--weighting", "toy", "--toy-beta", "2"])
+        with pytest.raises(UserError, match="--toy-beta: only for --weighting toy"):
+            options.validate(["--preset", "shapes-3head", "--toy-beta", "0.3"])
+    finally:
+        catalogue.methods.cache_clear()
 
 
 def test_make_config_refuses_an_unknown_method():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
+from mtl_core.control import methods
+from mtl_core.control.loss_weights import check_weights
 from mtl_core.control.presets.base import Preset
 from mtl_core.errors import UserError
 
@@ -16,8 +17,6 @@ ENGINE_VERSION = 2
 # Bumped when only what a loss-conditioned model is changes (hashed for conditioned configs only, so the
 # static models keep their ids): 1, FiLM at scale 1; 2, FiLM at scale 0.1 (models/conditioned.py FILM_SCALE).
 CONDITIONED_VERSION = 2
-# the methods of mtl_core.engine.weighting (issue 5); kept here as names so validating a config imports no TensorFlow
-WEIGHTING_METHODS = ("static", "uncertainty", "gradnorm", "dwa", "rlw", "pcgrad")
 LIMITS = {"epochs": (1, 1000), "batch_size": (1, 8192)}
 
 
@@ -50,7 +49,9 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        return cls(**d)
+        """A config from a card; keys this version does not know (a newer card's) are left out."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
     def hash_key(self, data_fingerprint: str) -> dict:
         """What the id covers: the config, with a user folder's path replaced by its content hash
@@ -70,37 +71,12 @@ class TrainConfig:
         return f"{self.preset}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
 
-def parse_loss_weights(text: str) -> dict[str, float]:
-    """``"shape=1,orientation=1.5"`` -> dict; the values are checked by make_config."""
-    weights: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
-        if not sep or not name.strip():
-            raise UserError(f"--loss-weights: {part!r} is not of the form head=weight")
-        try:
-            weights[name.strip()] = float(value)
-        except ValueError:
-            raise UserError(f"--loss-weights: weight of {name.strip()!r} is not a number ({value!r})") from None
-    return weights
-
-
-def check_loss_weights(preset: Preset, weights: dict[str, float]) -> None:
-    for name, w in weights.items():
-        if name not in preset.task_names:
-            raise UserError(f"--loss-weights: unknown head {name!r} for {preset.name} "
-                            f"(heads: {', '.join(preset.task_names)})")
-        if not isinstance(w, (int, float)) or math.isnan(w) or math.isinf(w):
-            raise UserError(f"--loss-weights: weight of {name!r} is not a finite number ({w!r})")
-        if w < 0:
-            raise UserError(f"--loss-weights: weight of {name!r} is negative ({w:g})")
-
-
 def make_config(preset: Preset, *, loss_weights: dict[str, float] | None = None,
                 data: dict | None = None, model: dict | None = None, **overrides) -> TrainConfig:
     """The preset's defaults with the user's overrides, validated before anything runs."""
     weights = {t.name: t.loss_weight for t in preset.tasks}
     if loss_weights:
-        check_loss_weights(preset, loss_weights)
+        check_weights(loss_weights, preset.task_names, owner=preset.name)
         weights.update({k: float(v) for k, v in loss_weights.items()})
     if model is None:
         model = preset.model.to_dict()
@@ -122,12 +98,19 @@ def make_config(preset: Preset, *, loss_weights: dict[str, float] | None = None,
             raise UserError("--conditioned: a loss-conditioned model needs at least two heads")
     if "limit" in overrides and int(overrides["limit"]) < 10:
         raise UserError(f"--limit: {overrides['limit']} is too small (at least 10 examples)")
-    if overrides.get("weighting", "static") not in WEIGHTING_METHODS:
+    method = methods.methods().get(overrides.get("weighting", methods.DEFAULT))
+    if method is None:
         raise UserError(f"--weighting: unknown method {overrides['weighting']!r} "
-                        f"(known: {', '.join(WEIGHTING_METHODS)})")
+                        f"(known: {', '.join(methods.names())})")
     options = overrides.pop("weighting_options", None) or {}
-    if "alpha" in options and not 0 <= float(options["alpha"]) <= 10:
-        raise UserError(f"--gradnorm-alpha: {options['alpha']} is out of range (0..10)")
+    known = {o.name: o for o in method.options}
+    for name, value in options.items():
+        if name not in known:
+            raise UserError(f"--weighting {method.name}: unknown option {name!r} "
+                            f"(known: {', '.join(known) or 'none'})")
+        if not known[name].low <= float(value) <= known[name].high:
+            raise UserError(f"{method.option_flag(known[name])}: {value:g} is out of range "
+                            f"({known[name].low:g}..{known[name].high:g})")
     if options:
         overrides["extra"] = {"weighting_options": {k: float(v) for k, v in options.items()}}
     defaults = preset.train

@@ -39,17 +39,15 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from mtl_core.control import options as options_mod
 from mtl_core.control.store import mtl_home
 from mtl_core.errors import UserError
 
-STATES = ("queued", "running", "done", "failed", "cancelled")
 FINAL_STATES = ("done", "failed", "cancelled")
 CANCEL_GRACE_S = 20.0  # a cancelled training gets this long to clean up before SIGKILL
 LOG_TAIL_LINES = 20
 _ID_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]*$")
 _PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # the folder holding mtl_core/
-# Flags the job runner sets itself (or that make no sense in the background).
-_RUNNER_FLAGS = ("command", "func", "json", "events")
 # Wrappers this process started: polled so that they are reaped (a zombie still answers kill(pid, 0)).
 _SPAWNED: dict[int, subprocess.Popen] = {}
 
@@ -117,64 +115,7 @@ class Job:
         return cls(**{k: v for k, v in data.items() if k in known}, dir=folder)
 
 
-# -- validation and arguments -----------------------------------------------------------------------
-def train_argv(preset: str, **options) -> list[str]:
-    """Keyword options -> `train` arguments: ``loss_weights={"a": 1}`` -> ``--loss-weights a=1``;
-    dicts become ``k=v,...`` (a list value in a dict, e.g. links, is joined with ``+``), lists are
-    comma-joined, ``True`` is a bare flag, ``None`` and ``False`` are left out."""
-    argv = ["--preset", preset]
-    for key, value in options.items():
-        if value is None or value is False:
-            continue
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            argv.append(flag)
-            continue
-        if isinstance(value, dict):
-            value = ",".join(f"{k}={'+'.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
-                             for k, v in value.items())
-        elif isinstance(value, (list, tuple)):
-            value = ",".join(map(str, value))
-        argv += [flag, str(value)]
-    return argv
-
-
-def validate(argv: Sequence[str]) -> tuple[list[str], str, dict]:
-    """Check `train` arguments exactly as the CLI does (without importing TensorFlow).
-
-    Returns (canonical argv, preset name, config dict); raises :class:`UserError` for bad weights,
-    unknown heads, out-of-range epochs, a missing data folder, ... A data folder whose files turn
-    out to be unreadable is found only when the job loads it: the job then fails with that reason.
-    """
-    from mtl_core import cli
-    from mtl_core.control.config import parse_loss_weights
-
-    argv = [str(a) for a in argv]
-    if argv[:1] == ["train"]:
-        argv = argv[1:]
-    if any(a in ("-h", "--help") for a in argv):
-        raise UserError("train: --help is not a training option")
-    parser = cli.build_parser()
-    args = parser.parse_args(["train", *argv])
-    preset, config = cli._build_config(args)  # the CLI's own checks: weights, heads, ranges, data folder
-    if args.seeds:
-        try:
-            [int(s) for s in args.seeds.split(",") if s.strip()]
-        except ValueError:
-            raise UserError(f"--seeds: {args.seeds!r} is not a comma-separated list of integers") from None
-    if args.keep:
-        parse_loss_weights(args.keep)
-    defaults = vars(parser.parse_args(["train", "--preset", args.preset]))
-    canonical = ["--preset", args.preset]
-    for key, value in vars(args).items():
-        if key in (*_RUNNER_FLAGS, "preset") or value == defaults.get(key) or value is None or value is False:
-            continue
-        if key == "data_dir":
-            value = os.path.abspath(value)  # the job does not run in the caller's folder
-        canonical += ["--" + key.replace("_", "-")] + ([] if value is True else [str(value)])
-    return canonical, preset.name, config.to_dict()
-
-
+# -- checks before queueing ---------------------------------------------------------------------------
 def _check_data_folder(preset_name: str, data: dict) -> None:
     """Load a user's data folder once before queueing, so a folder that does not load is refused with its
     reason instead of failing later in the background (numpy/pandas readers only, no TensorFlow)."""
@@ -419,16 +360,16 @@ class JobQueue:
 
     # changing ----------------------------------------------------------------------------------
     def submit(self, argv: Sequence[str] | None = None, /, **options) -> Job:
-        """Validate `train` arguments (or keyword options, see :func:`train_argv`) and queue a job.
+        """Validate `train` arguments (or keyword options: :func:`mtl_core.control.options.train_argv`), queue a job.
         Nothing is written when they are invalid (:class:`UserError`). The job starts on the next
         :meth:`advance` when nothing else runs."""
         if argv is None:
             if "preset" not in options:
                 raise UserError("submit: give train arguments or preset=...")
-            argv = train_argv(**options)
+            argv = options_mod.train_argv(**options)
         elif options:
             raise UserError("submit: give either train arguments or keyword options, not both")
-        canonical, preset, config = validate(argv)
+        canonical, preset, config = options_mod.validate(argv)
         if config.get("data", {}).get("dir"):
             _check_data_folder(preset, config["data"])
         created = time.time()

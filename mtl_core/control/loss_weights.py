@@ -49,6 +49,33 @@ def default_weights(card_or_config: dict) -> dict[str, float]:
     return pareto.normalise(config["loss_weights"], heads)
 
 
+def parse_loss_weights(text: str, flag: str = "--loss-weights") -> dict[str, float]:
+    """``"shape=1,orientation=1.5"`` -> dict; the values are checked by :func:`check_weights`."""
+    weights: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        if not sep or not name.strip():
+            raise UserError(f"{flag}: {part!r} is not of the form head=weight")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise UserError(f"{flag}: weight of {name.strip()!r} is not a number ({value!r})") from None
+    return weights
+
+
+def check_weights(weights: dict[str, float], heads: list[str] | tuple[str, ...], flag: str = "--loss-weights",
+                  owner: str = "") -> None:
+    """Every weight names one of ``heads`` and is a finite number >= 0 (``owner``: whose heads, for the message)."""
+    for name, w in weights.items():
+        if name not in heads:
+            raise UserError(f"{flag}: unknown head {name!r}{' for ' + owner if owner else ''} "
+                            f"(heads: {', '.join(heads)})")
+        if not isinstance(w, (int, float)) or math.isnan(w) or math.isinf(w):
+            raise UserError(f"{flag}: weight of {name!r} is not a finite number ({w!r})")
+        if w < 0:
+            raise UserError(f"{flag}: weight of {name!r} is negative ({w:g})")
+
+
 def resolve_weights(card: dict, given: dict[str, float] | None, flag: str = "--loss-weights") -> dict[str, float]:
     """The lambda to use, on the simplex: the given weights, a head not named keeping the config's weight
     (as ``train --loss-weights`` keeps the preset's), or the default. UserError for an ordinary model,
@@ -59,13 +86,7 @@ def resolve_weights(card: dict, given: dict[str, float] | None, flag: str = "--l
         raise UserError(f"{flag}: {card.get('id', 'this model')} is not loss-conditioned, so its weighting was "
                         "fixed at training (train one with `train --conditioned`, or retrain with --loss-weights)")
     heads = heads_of(card)
-    for name, w in given.items():
-        if name not in heads:
-            raise UserError(f"{flag}: unknown head {name!r} (heads: {', '.join(heads)})")
-        if not isinstance(w, (int, float)) or math.isnan(w) or math.isinf(w):
-            raise UserError(f"{flag}: weight of {name!r} is not a finite number ({w!r})")
-        if w < 0:
-            raise UserError(f"{flag}: weight of {name!r} is negative ({w:g})")
+    check_weights(given, heads, flag)
     weights = {**card["config"]["loss_weights"], **{k: float(v) for k, v in given.items()}}
     if not any(weights.get(h, 0) > 0 for h in heads):
         raise UserError(f"{flag}: every weight is zero; lambda must have some weight")
@@ -92,57 +113,6 @@ def nearest_grid_point(card: dict, weights: dict[str, float]) -> dict:
     target = np.asarray([pareto.normalise(weights, heads)[h] for h in heads])
     dists = [np.linalg.norm(np.asarray([g["weights"][h] for h in heads]) - target) for g in grid]
     return grid[int(np.argmin(dists))]
-
-
-def sample_weights_dataset(tf, batched, heads: list[str], seed: int):
-    """A batched ``(x, y, masks-or-None)`` dataset -> ``({"input": x, "loss_weights": lambda}, y, sample weights)``
-    with lambda drawn per example from Dirichlet(alpha) (stateless, seeded: a fresh draw each epoch, the same
-    draws for the same seed) and each head's sample weight ``K * lambda_i`` times its label mask."""
-    seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True)
-    k = len(heads)
-
-    def add(parts, s):
-        x, y = parts[0], parts[1]
-        n = tf.shape(x)[0]
-        gamma = tf.random.stateless_gamma([n, k], seed=tf.stack([s, tf.constant(0, tf.int64)]),
-                                          alpha=DIRICHLET_ALPHA)
-        lam = gamma / tf.reduce_sum(gamma, axis=1, keepdims=True)
-        return _with_weights(x, y, parts[2] if len(parts) > 2 else None, lam, heads)
-
-    return tf.data.Dataset.zip((batched, seeds)).map(add, num_parallel_calls=tf.data.AUTOTUNE)
-
-
-def fixed_weights_dataset(tf, batched, weights: np.ndarray, heads: list[str]):
-    """As :func:`sample_weights_dataset` with one fixed lambda (K,) for every example (validation)."""
-    lam_row = tf.constant(np.asarray(weights, dtype=np.float32)[None, :])
-
-    def add(*parts):
-        lam = tf.tile(lam_row, [tf.shape(parts[0])[0], 1])
-        return _with_weights(parts[0], parts[1], parts[2] if len(parts) > 2 else None, lam, heads)
-
-    return batched.map(add)
-
-
-def _with_weights(x, y, masks, lam, heads: list[str]):
-    """(tf.data sorts a dict's keys, so lambda's column of a head comes from ``heads``, never from ``y``.)"""
-    import tensorflow as tf
-
-    k = len(heads)
-    sw = {h: float(k) * lam[:, i] * (tf.cast(masks[h], tf.float32) if masks is not None else 1.0)
-          for i, h in enumerate(heads)}
-    return {"input": x, "loss_weights": lam}, y, sw
-
-
-def grid_metrics(model, tasks: dict, x: np.ndarray, y: dict, heads: list[str]) -> list[dict]:
-    """Metrics (without confusion matrices) of ``model`` on (x, y) at each lambda of :func:`grid_vectors`."""
-    from mtl_core.control.metrics import all_metrics
-    from mtl_core.engine.training import predict_arrays
-
-    out = []
-    for weights in grid_vectors(heads):
-        pred = predict_arrays(model, x, loss_weights=weights_vector(weights, heads))
-        out.append({"weights": weights, "metrics": all_metrics(tasks, y, pred)})
-    return out
 
 
 def weights_vector(weights: dict[str, float], heads: list[str]) -> np.ndarray:

@@ -2,10 +2,10 @@
 
 A sweep is a set of configs that differ only in their loss weights. Each is trained (or, when its id is
 in the store already, reused: ``training.train`` returns the stored model of an identical config), either
-in this process (the CLI's ``sweep``) or as background jobs of :class:`mtl_core.control.jobs.JobQueue` (the
-Trade-offs page). The page then finds sweeps among the stored models by grouping them on everything but
-their loss weights (:func:`sweep_groups`), so a sweep survives a restart and a second sweep with more
-points reuses the first one's models.
+in this process (the CLI's ``sweep``: :func:`mtl_core.engine.sweep.run_sweep`) or as background jobs of
+:class:`mtl_core.control.jobs.JobQueue` (the Trade-offs page). The page then finds sweeps among the stored
+models by grouping them on everything but their loss weights (:func:`sweep_groups`), so a sweep survives a
+restart and a second sweep with more points reuses the first one's models.
 
 No TensorFlow at import: the CLI checks a sweep's options, and the page lists sweeps, without it.
 """
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from mtl_core.control import pareto
+from mtl_core.control import datasets, pareto
 from mtl_core.control.config import TrainConfig
+from mtl_core.control.loss_weights import is_conditioned
 from mtl_core.control.presets import get_preset
-from mtl_core.control.tasks import TaskSpec
+from mtl_core.control.tasks import TaskSpec, card_tasks
 from mtl_core.errors import UserError
 
 
@@ -38,10 +38,6 @@ def check_sweep(points: int, method: str, heads: list[str]) -> None:
         raise UserError(f"--method: unknown method {method!r} (known: {', '.join(pareto.METHODS)})")
     if len(heads) < 2:
         raise UserError(f"sweep: a trade-off needs at least two heads (this model has {', '.join(heads)})")
-
-
-def card_tasks(card: dict) -> list[TaskSpec]:
-    return [TaskSpec.from_dict(t) for t in card["tasks"]]
 
 
 def primary_metrics(card: dict, split: str = "validation") -> dict[str, dict[str, float]]:
@@ -80,27 +76,6 @@ def summarise(tasks: list[TaskSpec], rows: list[dict]) -> dict:
             "objectives": {t.name: pareto.OBJECTIVE[t.kind][0] for t in tasks}}
 
 
-def run_sweep(preset_name: str, base: TrainConfig, vectors: list[dict[str, float]], *, store=None,
-              subscribers=(), precision: str = "auto",
-              on_point: Callable[[int, dict, bool], None] | None = None) -> dict:
-    """Train (or reuse) one model per vector in this process; the sweep document (see :func:`summarise`),
-    each point with ``cached`` (True: the stored model of that config was reused, nothing trained)."""
-    from mtl_core.control.store import ModelStore
-    from mtl_core.engine.training import train
-
-    store = store or ModelStore()
-    rows, tasks = [], None
-    for i, config in enumerate(sweep_configs(base, vectors)):
-        model_id, card, cached = train(preset_name, config, store=store, subscribers=subscribers,
-                                       precision=precision)
-        tasks = tasks or card_tasks(card)
-        rows.append({"weights": dict(config.loss_weights), "model": model_id, "metrics": primary_metrics(card),
-                     "cached": cached})
-        if on_point is not None:
-            on_point(i, rows[-1], cached)
-    return summarise(tasks or [], rows)
-
-
 # -- background sweeps through the job queue ----------------------------------------------------------
 @dataclass
 class Submitted:
@@ -114,9 +89,8 @@ def submit_sweep(preset_name: str, vectors: list[dict[str, float]], train_args: 
                  queue=None, store=None) -> Submitted:
     """Queue one training job per weight vector (``train_args``: other `train` options, e.g. ``--epochs 3``),
     skipping vectors whose model is already stored. Every job is validated before any is queued."""
-    from mtl_core.control import jobs
+    from mtl_core.control import jobs, options
     from mtl_core.control.store import ModelStore
-    from mtl_core.engine.training import load_training_data
 
     queue = queue or jobs.JobQueue()
     store = store or ModelStore()
@@ -126,11 +100,11 @@ def submit_sweep(preset_name: str, vectors: list[dict[str, float]], train_args: 
         del args[i:i + 2]
     argvs, configs = [], []
     for v in vectors:
-        argv = ["--preset", preset_name, *args, "--loss-weights", ",".join(f"{h}={w:g}" for h, w in v.items())]
-        _, _, config = jobs.validate(argv)
+        argv = options.train_argv(preset_name, loss_weights=v) + args
+        _, _, config = options.validate(argv)
         argvs.append(argv)
         configs.append(TrainConfig.from_dict(config))
-    data = load_training_data(get_preset(preset_name), configs[0]) if configs else None
+    data = datasets.load_training_data(get_preset(preset_name), configs[0]) if configs else None
     out = Submitted()
     for argv, config in zip(argvs, configs, strict=True):
         model_id = config.model_id(data.fingerprint)
@@ -168,10 +142,6 @@ class SweepGroup:
         rows = [{"weights": m.card["config"]["loss_weights"], "model": m.id, "metrics": primary_metrics(m.card)}
                 for m in self.models]
         return summarise(card_tasks(self.models[0].card), rows)
-
-
-def is_conditioned(card: dict) -> bool:
-    return bool(card.get("config", {}).get("conditioned"))
 
 
 def sweep_groups(store, preset_name: str) -> list[SweepGroup]:

@@ -78,3 +78,8 @@ class TaskSpec:
             "value_range": list(self.value_range) if self.value_range else None,
             "description": self.description,
         }
+
+
+def card_tasks(card: dict) -> list[TaskSpec]:
+    """The heads of a stored model, in its own order (the card may hold a subset of the preset's)."""
+    return [TaskSpec.from_dict(d) for d in card["tasks"]]

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mtl_core.control.loss_weights import heads_of, is_conditioned, resolve_weights, weights_vector
 from mtl_core.control.store import ModelStore, StoredModel, sha256_file
 from mtl_core.control.tasks import TaskSpec
+from mtl_core.engine.batches import predict_in_batches
 from mtl_core.errors import UserError
 
 
@@ -40,13 +42,22 @@ def head_output(task: TaskSpec, value) -> dict:
 
 
 @dataclass
+class ModelInput:
+    """What the model saw for one item: the array it was given, and where it came from."""
+
+    array: np.ndarray | None  # an image (H, W, C) in [0, 1] or a table row encoded; None: it failed
+    row: dict | None = None  # a table row as read (feature -> value)
+    original: str = ""  # an image as given, e.g. "256×256 RGB JPEG"
+
+
+@dataclass
 class Prediction:
     preset: str
     model: str
-    items: list[dict] = field(default_factory=list)
+    items: list[dict] = field(default_factory=list)  # the prediction JSON's items (outputs or error)
     seconds: float = 0.0
     loss_weights: dict[str, float] | None = None  # the lambda a loss-conditioned model was given
-
+    inputs: list[ModelInput | None] = field(default_factory=list)  # per item; None where it failed to read
 
     @property
     def failed(self) -> int:
@@ -76,16 +87,14 @@ class Predictor:
         self.tasks = [TaskSpec.from_dict(t) for t in first["tasks"]]
         self.input_kind = first["input"]["kind"]
         self.input_shape = tuple(first["input"]["shape"])
-        from mtl_core.control import loss_weights as cond
-
         # a loss-conditioned model takes lambda as a second input (mtl_core.control.loss_weights)
-        self.conditioned = cond.is_conditioned(first)
-        self.lambda_heads = cond.heads_of(first) if self.conditioned else []
+        self.conditioned = is_conditioned(first)
+        self.lambda_heads = heads_of(first) if self.conditioned else []
         self._fns = []
         for member in self.members:
             if [t["name"] for t in member.card["tasks"]] != [t.name for t in self.tasks]:
                 raise UserError(f"{member.id}: its heads differ from {self.members[0].id}'s; cannot ensemble")
-            if cond.is_conditioned(member.card) != self.conditioned:
+            if is_conditioned(member.card) != self.conditioned:
                 raise UserError(f"{member.id}: cannot ensemble a loss-conditioned model with an ordinary one")
             recorded = member.card.get("model_sha256")
             if recorded and sha256_file(member.model_file) != recorded:
@@ -97,15 +106,12 @@ class Predictor:
                 if "lambda" in str(exc).lower():
                     reason = "it contains a Lambda layer, i.e. arbitrary code, which safe_mode refuses to run"
                 raise UserError(f"{member.model_file}: cannot load under safe_mode ({reason})") from None
-            signature = [tf.TensorSpec((None, *self.input_shape), tf.float32)]
-            # autograph=False: a plain call needs no conversion, and converting a lambda only warns
-            if self.conditioned:
-                signature.append(tf.TensorSpec((None, len(self.lambda_heads)), tf.float32))
-                fn = tf.function(lambda x, lam, m=model: m({"input": x, "loss_weights": lam}, training=False),
-                                 input_signature=signature, autograph=False)
-            else:
-                fn = tf.function(lambda x, m=model: m(x, training=False), input_signature=signature,
-                                 autograph=False)
+            # one trace for any batch size; autograph=False: a plain call needs no conversion
+            image = tf.TensorSpec((None, *self.input_shape), tf.float32)
+            signature = [{"input": image, "loss_weights": tf.TensorSpec((None, len(self.lambda_heads)), tf.float32)}
+                         if self.conditioned else image]
+            fn = tf.function(lambda inputs, m=model: m(inputs, training=False), input_signature=signature,
+                             autograph=False)
             self._fns.append(fn)
 
     @classmethod
@@ -119,29 +125,24 @@ class Predictor:
     def loss_weights(self, given: dict[str, float] | None = None) -> dict[str, float] | None:
         """The lambda a conditioned model uses for ``given`` weights (normalised; the config's by default);
         None for an ordinary model, which refuses weights with a UserError."""
-        from mtl_core.control import loss_weights as cond
-
-        lam = cond.resolve_weights(self.card, given)
+        lam = resolve_weights(self.card, given)
         return lam or None
 
     def predict_arrays(self, x: np.ndarray, loss_weights: dict[str, float] | None = None) -> dict[str, np.ndarray]:
         """Per-head outputs for prepared inputs (N, *input_shape), averaged over ensemble members.
         ``loss_weights``: lambda for a loss-conditioned model (default: its config's weights)."""
-        x = np.asarray(x, dtype=np.float32)
         lam = self.loss_weights(loss_weights)
-        args = (x,)
-        if lam is not None:
-            from mtl_core.control.loss_weights import weight_array
-
-            args = (x, weight_array(lam, self.lambda_heads, len(x)))
+        vector = weights_vector(lam, self.lambda_heads) if lam else None
         total: dict[str, np.ndarray] = {}
         for fn in self._fns:
-            out = fn(*args)
-            for name, value in out.items():
-                arr = value.numpy()
-                arr = arr[:, 0] if arr.shape[-1] == 1 else arr
+            for name, arr in predict_in_batches(fn, x, vector).items():
                 total[name] = total[name] + arr if name in total else arr
         return {name: total[name] / len(self._fns) for name in total}
+
+    def encode(self, x, name: str = "") -> np.ndarray:
+        """Model inputs from data as a preset loads it: a table (DataFrame) is encoded with the card's
+        encoder; images are already model inputs."""
+        return self._encoder().encode_frame(x, name=name) if self.input_kind == "tabular" else x
 
     # -- raw inputs -----------------------------------------------------------------------------
     def prepare(self, source, name: str | None = None) -> np.ndarray:
@@ -159,11 +160,14 @@ class Predictor:
         return TabularEncoder.from_dict(self.card["preprocessing"]["tabular"])
 
     def _image_items(self, source, name):
-        from mtl_core.control.data.images import describe_source
+        from mtl_core.control.data.images import describe_source, load_image
 
         label = describe_source(source, name)
         try:
-            yield {"input": label}, self.prepare(source, name)
+            img = load_image(source, name=label)
+            original = "" if isinstance(source, np.ndarray) else \
+                f"{img.width}×{img.height} {img.mode}{' ' + img.format if img.format else ''}"
+            yield {"input": label}, ModelInput(self.prepare(img, name=label), original=original)
         except UserError as exc:
             yield {"input": label, "error": str(exc)}, None
 
@@ -190,14 +194,14 @@ class Predictor:
         for i, row in enumerate(rows):
             where = label if isinstance(source, dict) else f"{label}: row {i + 2}"
             if i in ragged:
-                yield {"input": where, "error": ragged[i]}, None
+                yield {"input": where, "error": ragged[i]}, ModelInput(None, row)
                 continue
             try:
                 x, warnings = encoder.encode_row(row, where)
             except UserError as exc:
-                yield {"input": where, "error": str(exc)}, None
+                yield {"input": where, "error": str(exc)}, ModelInput(None, row)
                 continue
-            yield ({"input": where, "warnings": warnings} if warnings else {"input": where}), x
+            yield ({"input": where, "warnings": warnings} if warnings else {"input": where}), ModelInput(x, row)
 
     def predict(self, sources: list, names: list[str] | None = None,
                 loss_weights: dict[str, float] | None = None) -> Prediction:
@@ -208,20 +212,19 @@ class Predictor:
         lam = self.loss_weights(loss_weights)  # a bad lambda fails before any input is read
         names = names or [None] * len(sources)
         items: list[dict] = []
-        good, arrays = [], []
+        inputs: list[ModelInput | None] = []
         expand = self._image_items if self.input_kind == "image" else self._row_items
         for source, name in zip(sources, names, strict=True):
-            for item, array in expand(source, name):
-                if array is not None:
-                    good.append(len(items))
-                    arrays.append(array)
+            for item, model_input in expand(source, name):
                 items.append(item)
-        if arrays:
-            outputs = self.predict_arrays(np.stack(arrays), lam)
+                inputs.append(model_input)
+        good = [i for i, m in enumerate(inputs) if m is not None and m.array is not None]
+        if good:
+            outputs = self.predict_arrays(np.stack([inputs[i].array for i in good]), lam)
             for row, i in enumerate(good):
                 items[i]["outputs"] = {t.name: head_output(t, outputs[t.name][row]) for t in self.tasks}
         shown = {h: round(w, 6) for h, w in lam.items()} if lam else None
-        return Prediction(self.preset, self.id, items, time.perf_counter() - t0, shown)
+        return Prediction(self.preset, self.id, items, time.perf_counter() - t0, shown, inputs)
 
 
 def predict_fn(X: np.ndarray, model: str | None = None, preset: str = "shapes-3head",

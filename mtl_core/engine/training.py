@@ -10,28 +10,18 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from mtl_core.control import datasets
 from mtl_core.control.config import TrainConfig
-from mtl_core.control.data.splits import stratified_split, train_statistics
+from mtl_core.control.data.splits import train_statistics
 from mtl_core.control.metrics import all_metrics
 from mtl_core.control.modelspec import ModelSpec
-from mtl_core.control.plan import pretrained_report
 from mtl_core.control.presets import get_preset
-from mtl_core.control.presets.base import Dataset, Preset, take
+from mtl_core.control.presets.base import Dataset, Preset
 from mtl_core.engine import device as device_mod
+from mtl_core.engine.batches import predict_in_batches
+from mtl_core.engine.models.plan import pretrained_report
 
 Subscriber = Callable[[dict], None]
-
-
-def limit_dataset(data: Dataset, limit: int | None, seed: int) -> Dataset:
-    """A random subset of ``limit`` examples (the same subset for the same seed)."""
-    if not limit or limit >= len(data):
-        return data
-    idx = np.sort(np.random.default_rng(seed).choice(len(data), size=limit, replace=False))
-    return Dataset(take(data.x, idx), {k: v[idx] for k, v in data.y.items()}, data.source + f", limit {limit}")
-
-
-def load_training_data(preset: Preset, config: TrainConfig) -> Dataset:
-    return limit_dataset(preset.load_data(config.data), config.limit, config.seed)
 
 
 def log_key(heads: list[str], head: str, metric: str) -> str:
@@ -198,10 +188,10 @@ class Trainer:
                 ds = ds.shuffle(len(idx), seed=self.config.seed, reshuffle_each_iteration=True)
             ds = ds.batch(self.config.batch_size)
             if self.config.conditioned:  # lambda per example for training, the default lambda for validation
-                from mtl_core.control import loss_weights as cond
+                from mtl_core.engine import conditioned as cond
 
-                ds = (cond.sample_weights_dataset(tf, ds, self.heads, self.config.seed) if shuffle else
-                      cond.fixed_weights_dataset(tf, ds, self.default_lambda, self.heads))
+                ds = (cond.sample_weights_dataset(ds, self.heads, self.config.seed) if shuffle else
+                      cond.fixed_weights_dataset(ds, self.default_lambda, self.heads))
             return ds.prefetch(tf.data.AUTOTUNE)
 
         return make(split.train, True), make(split.val, False)
@@ -248,9 +238,7 @@ class Trainer:
         cfg = self.config
         dev = device_mod.describe_device()
         precision = device_mod.choose_precision(self.precision, gpus=dev["count"] if dev["kind"] == "GPU" else 0)
-        labels = data.y[self.preset.stratify] if self.preset.stratify in data.y else None
-        split = stratified_split(labels, len(data), val_fraction=cfg.val_fraction,
-                                 test_fraction=cfg.test_fraction, seed=cfg.seed)
+        split = datasets.split(self.preset, data, cfg)
         x, spec, mean, std, preprocessing = self._inputs(data, split)
         labels, weights, target_scale = self._targets(data, split)
         keras.utils.set_random_seed(cfg.seed)
@@ -292,7 +280,7 @@ class Trainer:
         lam = self.default_lambda if cfg.conditioned else None
         for part in ("val", "test"):
             idx = getattr(split, part)
-            pred = predict_arrays(inference, x[idx], loss_weights=lam)
+            pred = predict_in_batches(inference, x[idx], lam)
             metrics["validation" if part == "val" else "test"] = all_metrics(
                 self.tasks, {k: data.y[k][idx] for k in self.heads}, pred, with_details=True)
         baselines = {}
@@ -329,8 +317,8 @@ class Trainer:
         return TrainResult(inference, card)
 
     def _lambda_grid(self, model, x, data: Dataset, split) -> dict:
-        """Validation metrics of a conditioned model on the lambda grid, for the card (see mtl_core.control.loss_weights)."""
-        from mtl_core.control import loss_weights as cond
+        """Validation metrics of a conditioned model on the lambda grid, for the card."""
+        from mtl_core.engine import conditioned as cond
 
         t0 = time.perf_counter()
         grid = cond.grid_metrics(model, self.tasks, x[split.val], {k: data.y[k][split.val] for k in self.heads},
@@ -340,26 +328,6 @@ class Trainer:
                 "grid_split": "validation", "grid_seconds": round(time.perf_counter() - t0, 2), "grid": grid}
 
 
-def predict_arrays(model, x: np.ndarray, batch_size: int = 512, *,
-                   loss_weights: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Outputs per head for an array of inputs, in batches; binary/regression flattened to (N,).
-    ``loss_weights``: lambda (K,) of a loss-conditioned model, the same for every input."""
-    parts: dict[str, list] = {}
-    for start in range(0, len(x), batch_size):
-        chunk = x[start:start + batch_size]
-        if loss_weights is not None:
-            lam = np.tile(np.asarray(loss_weights, dtype=np.float32)[None, :], (len(chunk), 1))
-            chunk = {"input": chunk, "loss_weights": lam}
-        out = model(chunk, training=False)
-        for name, value in out.items():
-            parts.setdefault(name, []).append(np.asarray(value, dtype=np.float32))
-    result = {}
-    for name, chunks in parts.items():
-        arr = np.concatenate(chunks)
-        result[name] = arr[:, 0] if arr.shape[-1] == 1 else arr
-    return result
-
-
 def train(preset_name: str, config: TrainConfig, *, store=None, subscribers: list[Subscriber] = (),
           precision: str = "auto", force: bool = False) -> tuple[str, dict, bool]:
     """Train ``config`` or return the stored model of the same config: (model id, card, cached)."""
@@ -367,7 +335,7 @@ def train(preset_name: str, config: TrainConfig, *, store=None, subscribers: lis
 
     store = store or ModelStore()
     preset = get_preset(preset_name)
-    data = load_training_data(preset, config)
+    data = datasets.load_training_data(preset, config)
     model_id = config.model_id(data.fingerprint)
     if not force:
         found = store.find(model_id)

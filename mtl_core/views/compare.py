@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from mtl_core.control.store import StoredModel
-from mtl_core.views.common import card_tasks, history_curves
+from mtl_core.control.tasks import card_tasks
+from mtl_core.views.models import history_curves
 
 
 def _weights_text(config: dict) -> str:

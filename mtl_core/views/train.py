@@ -1,10 +1,11 @@
-"""What the Train page computes: its form's defaults, the `train` arguments a form stands for, whether
-that config was trained before, and a job's live curves. No Streamlit, no TensorFlow: every rerun of the
-page (one per slider move, one per poll while a job trains) must stay cheap.
+"""The Train page: its form's defaults, the `train` arguments a form stands for, whether that config was
+trained before, and a job's live curves. No Streamlit, no TensorFlow: every rerun of the page (one per
+slider move, one per poll while a job trains) must stay cheap.
 
 Every option of the form is a flag of ``python -m mtl_core train``; the page turns the form into those
-arguments and validates them exactly as the CLI does (``jobs.validate``), so the page and the CLI cannot
-disagree about what a setting means.
+arguments and validates them exactly as the CLI does (:func:`mtl_core.control.options.validate`), so the
+page and the CLI cannot disagree about what a setting means. The weighting methods and their options come
+from their catalogue (:mod:`mtl_core.control.methods`).
 """
 
 from __future__ import annotations
@@ -15,22 +16,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from mtl_core.control.config import WEIGHTING_METHODS
-from mtl_core.control.jobs import Job, epoch_events, progress, validate
+from mtl_core.control import methods, options
+from mtl_core.control.jobs import Job, epoch_events, progress
+from mtl_core.control.plan import APPLICATIONS
 from mtl_core.control.presets.base import Preset
 from mtl_core.control.store import ModelStore, StoredModel
 
 SLIDER = {"min_value": 0.0, "max_value": 5.0, "step": 0.05}  # a head's loss weight on the page
-GRADNORM_ALPHA = 1.5  # mtl_core.engine.weighting.gradnorm's default
-METHOD_HELP = {
-    "static": "the sliders' weights, fixed for the whole training",
-    "uncertainty": "learned per-head log-variances (Kendall et al. 2018): noisier heads count less",
-    "gradnorm": "weights that balance the heads' gradient norms on the last shared layer (Chen et al. 2018)",
-    "dwa": "dynamic weight average (Liu et al. 2019): heads whose loss falls slowly count more",
-    "rlw": "random loss weights, drawn afresh every step (Lin et al. 2022)",
-    "pcgrad": "projects away the conflicting part of the heads' gradients (Yu et al. 2020)",
-}
-assert set(METHOD_HELP) == set(WEIGHTING_METHODS)
 
 
 @dataclass
@@ -38,8 +30,8 @@ class TrainForm:
     """The page's settings; the defaults are the preset's (what `train --preset P` alone would do)."""
 
     loss_weights: dict[str, float]
-    weighting: str = "static"
-    gradnorm_alpha: float = GRADNORM_ALPHA
+    weighting: str = methods.DEFAULT
+    weighting_options: dict[str, float] = field(default_factory=dict)  # the chosen method's, by option name
     epochs: int = 30
     batch_size: int = 64
     lr: float = 1e-3
@@ -57,8 +49,6 @@ def form_defaults(preset: Preset) -> TrainForm:
     spec, train = preset.model, preset.train
     freeze = None
     if spec.pretrained_steps:
-        from mtl_core.control.plan import APPLICATIONS
-
         parts = spec.pretrained_steps[0].split(":")
         freeze = float(parts[2]) if len(parts) > 2 else APPLICATIONS[parts[1]]["freeze"]
     return TrainForm(
@@ -68,36 +58,39 @@ def form_defaults(preset: Preset) -> TrainForm:
         freeze=freeze)
 
 
+def method_choices() -> dict[str, str]:
+    """Method name -> one line for the picker."""
+    return {m.name: m.help for m in methods.methods().values()}
+
+
 def train_args(preset: Preset, form: TrainForm) -> list[str]:
     """The `train` arguments for ``form``: only what differs from the preset's defaults, so the command
     shown on the page is the shortest one that trains the same model."""
     base = form_defaults(preset)
-    argv = ["--preset", preset.name]
+    chosen = {}
     if form.loss_weights != base.loss_weights:
-        argv += ["--loss-weights", ",".join(f"{h}={w:g}" for h, w in form.loss_weights.items())]
-    if form.conditioned:
-        argv.append("--conditioned")
-    if form.weighting != "static":
-        argv += ["--weighting", form.weighting]
-        if form.weighting == "gradnorm" and form.gradnorm_alpha != GRADNORM_ALPHA:
-            argv += ["--gradnorm-alpha", f"{form.gradnorm_alpha:g}"]
+        chosen["loss_weights"] = form.loss_weights
+    chosen["conditioned"] = form.conditioned
+    if form.weighting != methods.DEFAULT:
+        chosen["weighting"] = form.weighting
+        method = methods.methods()[form.weighting]
+        for option in method.options:
+            value = form.weighting_options.get(option.name, option.default)
+            if value != option.default:
+                chosen[f"{method.name}_{option.name}"] = float(value)
     for name in ("epochs", "batch_size", "lr", "seed"):
         if getattr(form, name) != getattr(base, name):
-            argv += ["--" + name.replace("_", "-"), f"{getattr(form, name):g}"]
+            chosen[name] = getattr(form, name)
     if form.limit:
-        argv += ["--limit", str(int(form.limit))]
-    detach = {h: v for h, v in form.detach.items() if v != base.detach.get(h)}
-    if detach:
-        argv += ["--detach", ",".join(f"{h}={int(v)}" for h, v in detach.items())]
-    links = {h: v for h, v in form.links.items() if list(v) != base.links.get(h)}
-    if links:
-        argv += ["--link", ",".join(f"{h}={'+'.join(v)}" for h, v in links.items())]
+        chosen["limit"] = int(form.limit)
+    chosen["detach"] = {h: v for h, v in form.detach.items() if v != base.detach.get(h)} or None
+    chosen["link"] = {h: v for h, v in form.links.items() if list(v) != base.links.get(h)} or None
     if form.freeze is not None and base.freeze is not None and form.freeze != base.freeze:
-        argv += ["--freeze", f"{form.freeze:g}"]
+        chosen["freeze"] = float(form.freeze)
     for name in ("precision", "device"):
         if getattr(form, name) != "auto":
-            argv += ["--" + name, getattr(form, name)]
-    return argv
+            chosen[name] = getattr(form, name)
+    return options.train_argv(preset.name, **chosen)
 
 
 def command_line(argv: list[str]) -> str:
@@ -106,7 +99,7 @@ def command_line(argv: list[str]) -> str:
 
 def check(argv: list[str]) -> dict:
     """The validated TrainConfig (as a dict) of ``argv``; raises UserError with the CLI's own message."""
-    return validate(argv)[2]
+    return options.validate(argv)[2]
 
 
 def _plain(value):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import keras
 
 from mtl_core.control.modelspec import ModelSpec
-from mtl_core.control.plan import apply_plan
 from mtl_core.control.tasks import TaskSpec
 from mtl_core.engine.models.layers import Rescale, Standardize, StopGradient
+from mtl_core.engine.models.plan import apply_plan
 
 _DEFAULT_ACTIVATION = {"multiclass": "softmax", "binary": "sigmoid", "regression": "linear"}
 

@@ -15,6 +15,8 @@ from keras import ops
 
 from mtl_core.engine.weighting.base import Weighting
 
+HELP = "dynamic weight average (Liu et al. 2019): heads whose loss falls slowly count more"
+
 
 def dwa_weights(history: list[list[float]], temperature: float = 2.0, k: int | None = None) -> list[float]:
     """Weights for the next epoch from the per-epoch mean losses so far (``history[e][i]``)."""

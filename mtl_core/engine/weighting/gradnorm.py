@@ -13,6 +13,9 @@ import tensorflow as tf
 
 from mtl_core.engine.weighting.base import Weighting
 
+HELP = "weights that balance the heads' gradient norms on the last shared layer (Chen et al. 2018)"
+OPTIONS = {"alpha": (1.5, 0.0, 10.0, "GradNorm's restoring-force strength alpha")}  # name: (default, low, high, help)
+
 
 def gradnorm_weight_gradient(weights, norms, ratios, alpha: float):
     """d/dw_i of sum_i |w_i n_i - mean(w n) r_i^alpha| with the target held constant: sign(.) * n_i."""
@@ -25,7 +28,7 @@ class GradNorm(Weighting):
     name = "gradnorm"
     per_task_gradients = True
 
-    def __init__(self, heads, static_weights, seed: int = 0, alpha: float = 1.5, **options):
+    def __init__(self, heads, static_weights, seed: int = 0, alpha: float = OPTIONS["alpha"][0], **options):
         super().__init__(heads, static_weights, seed, **options)
         self.alpha = float(alpha)
         self.w = keras.Variable(tf.ones((self.k,)), trainable=True, name="gradnorm_weights")

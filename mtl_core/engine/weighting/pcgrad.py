@@ -14,6 +14,8 @@ import tensorflow as tf
 
 from mtl_core.engine.weighting.base import Weighting
 
+HELP = "projects away the conflicting part of the heads' gradients (Yu et al. 2020)"
+
 
 def pcgrad_project(grads, order=None):
     """(K, P) per-task gradients -> (K, P) projected gradients; ``order`` (K,) the order of the others."""

@@ -8,6 +8,8 @@ from keras import ops
 
 from mtl_core.engine.weighting.base import Weighting
 
+HELP = "random loss weights, drawn afresh every step (Lin et al. 2022)"
+
 
 def rlw_weights(seed: int, step, k: int):
     """K * softmax of K standard normal samples; positive, summing to K; a function of (seed, step)."""

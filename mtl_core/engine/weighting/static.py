@@ -3,6 +3,8 @@ Keras's own ``compile(loss_weights=...)``; the class is here so every method has
 
 from mtl_core.engine.weighting.base import Weighting
 
+HELP = "the loss weights you set, fixed for the whole training"
+
 
 class Static(Weighting):
     name = "static"

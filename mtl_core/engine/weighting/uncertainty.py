@@ -15,6 +15,8 @@ from keras import ops
 
 from mtl_core.engine.weighting.base import Weighting
 
+HELP = "learned per-head log-variances (Kendall et al. 2018): noisier heads count less"
+
 
 def uncertainty_loss(losses, log_vars, static=None):
     """sum_i static_i * (exp(-s_i) L_i + s_i); d/ds_i = static_i * (1 - exp(-s_i) L_i)."""
