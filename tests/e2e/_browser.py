@@ -1,6 +1,7 @@
 """A real `streamlit run app.py` and Debian's Chromium, shared by the browser tests and bench/app_latency.py.
 
-Chromium comes from apt (`apt-get install -y chromium`), never from `playwright install`.
+Chromium comes from apt (`apt-get install -y chromium`), never from `playwright install`; MTL_CHROMIUM names
+another executable (tests/test_e2e_fixtures.py points it at a missing one).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("MTL_CHROMIUM") or "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 START_TIMEOUT = 90

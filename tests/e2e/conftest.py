@@ -1,9 +1,12 @@
 """Browser fixtures: a real `streamlit run app.py` on a free localhost port (MTL_WEIGHTS = the repository's
 weights/, MTL_HOME = a temporary folder) and Debian's Chromium driven by Playwright for Python. Without
-/usr/bin/chromium or the playwright package every test here is skipped with the reason. A failing test
-leaves a screenshot of its page in out/e2e/."""
+/usr/bin/chromium (or $MTL_CHROMIUM) or the playwright package every test here is skipped with the reason,
+except under CI=true (.ci/run), where they fail with it: a CI run must not pass with no browser test run.
+A failing test leaves a screenshot of its page in out/e2e/."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 from _browser import CHROMIUM, CHROMIUM_ARGS, ROOT, missing_browser, start_streamlit, stop_streamlit
@@ -11,11 +14,19 @@ from _browser import CHROMIUM, CHROMIUM_ARGS, ROOT, missing_browser, start_strea
 SCREENSHOTS = ROOT / "out" / "e2e"
 
 
+def require_browser() -> None:
+    """Skip the test when there is no browser here; fail it instead under CI=true."""
+    reason = missing_browser()
+    if not reason:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"CI=true, so the browser tests must run, but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    reason = missing_browser()
-    if reason:
-        pytest.skip(reason)
+    require_browser()
     home = tmp_path_factory.mktemp("e2e-home")
     proc, url = start_streamlit(home, home / "streamlit.log")
     yield url
@@ -24,9 +35,7 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    reason = missing_browser()
-    if reason:
-        pytest.skip(reason)
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
