@@ -2,7 +2,7 @@
 
 Everything else (metadata, dependencies, entry point, package data) is declared in pyproject.toml.
 
-The shipped models live in the repository's top-level ``weights/`` folder, where ``mtl_core.store``
+The shipped models live in the repository's top-level ``weights/`` folder, where ``mtl_core.control.store``
 finds them beside the package (a checkout, an editable install). A wheel has nothing beside the
 package, so that folder is installed as the resource package ``mtl_studio_weights``
 (``importlib.resources.files("mtl_studio_weights")``). A ``[tool.setuptools.packages.find]`` table

@@ -16,16 +16,30 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 from mtl_core.errors import UserError
 
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "weights"
+SHIPPED_PACKAGE = "mtl_studio_weights"  # weights/ as a wheel installs it (setup.py)
 
 
 def shipped_dir() -> Path:
-    """The read-only shipped models; ``MTL_WEIGHTS`` points elsewhere (tests, a Space's volume)."""
-    return Path(os.environ.get("MTL_WEIGHTS") or SHIPPED_DIR)
+    """The read-only shipped models.
+
+    ``MTL_WEIGHTS`` if set (tests, a Space's volume); else the repository's ``weights/`` beside the
+    package (a checkout, an editable install, the Docker image); else the copy that a wheel
+    (``pip install .``) installs as the package ``mtl_studio_weights``.
+    """
+    if os.environ.get("MTL_WEIGHTS"):
+        return Path(os.environ["MTL_WEIGHTS"])
+    if (SHIPPED_DIR / "hub.json").is_file():  # ours, not some other distribution's site-packages/weights
+        return SHIPPED_DIR
+    try:
+        return Path(os.fspath(resources.files(SHIPPED_PACKAGE)))
+    except (ImportError, TypeError):  # not installed, or not on a file system (a zip)
+        return SHIPPED_DIR
 
 
 def mtl_home() -> Path:
