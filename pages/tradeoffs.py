@@ -174,10 +174,7 @@ with ui.guard("the loss-conditioned model"):
     metric_cols = st.columns(len(lam_heads))
     tasks = card_tasks(card)
     for col, task in zip(metric_cols, tasks, strict=True):
-        metric = pareto.OBJECTIVE[task.kind][0]
-        value = near["metrics"][task.name].get(metric)
-        if value is None or value != value:
-            metric, value = "accuracy", near["metrics"][task.name].get("accuracy")
+        metric, value = task.head_kind.front_metric(near["metrics"][task.name])
         col.metric(f"{task.name} {metric}", f"{value:.4f}")
     figures = tradeoffs.grid_figures(card, lam)
     fig_cols = st.columns(len(figures)) if len(figures) > 1 else [st.container()]

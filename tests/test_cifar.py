@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _cifar_fixtures import dump_py2, write_cifar10_fixture, write_cifar100_fixture
 from PIL import Image
 
 from mtl_core.control.data import cifar
@@ -26,11 +27,8 @@ from mtl_core.control.data.cifar import (
     CIFAR100_COARSE_NAMES,
     CIFAR100_FINE_NAMES,
     CIFAR100_FINE_TO_COARSE,
-    dump_py2,
     read_cifar10,
     read_cifar100,
-    write_cifar10_fixture,
-    write_cifar100_fixture,
 )
 from mtl_core.control.plan import validate_plan
 from mtl_core.control.presets import get_preset

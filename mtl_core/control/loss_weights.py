@@ -93,11 +93,6 @@ def resolve_weights(card: dict, given: dict[str, float] | None, flag: str = "--l
     return pareto.normalise(weights, heads)
 
 
-def weight_array(weights: dict[str, float], heads: list[str], n: int) -> np.ndarray:
-    """lambda as the model's second input: (n, K) float32, the same row n times."""
-    return np.tile(np.asarray([[weights[h] for h in heads]], dtype=np.float32), (n, 1))
-
-
 def grid_vectors(heads: list[str]) -> list[dict[str, float]]:
     """The lambda grid of the card: a regular simplex grid (0.1 steps for two heads, 0.2 for three) with
     the sweeps' floor, so a grid point and a sweep point of the same weights are the same lambda."""

@@ -19,9 +19,10 @@ import math
 
 import numpy as np
 
+from mtl_core.control.tasks import HEAD_KINDS
+
 # The metric that places a head on the front: accuracy for a multiclass head, AUC for a binary one (it does
 # not depend on the 0.5 threshold), MAE for a regression head; with whether larger is better.
-OBJECTIVE = {"multiclass": ("accuracy", "max"), "binary": ("auc", "max"), "regression": ("mae", "min")}
 DEFAULT_FLOOR = 0.05  # smallest share of the loss a head gets in a sweep (see weight_vectors)
 METHODS = ("grid", "dirichlet")
 MAX_POINTS = 200
@@ -84,18 +85,12 @@ def _hv(p: np.ndarray, ref: np.ndarray) -> float:
 
 
 # -- from model cards to objective vectors -------------------------------------------------------------
-def head_objective(kind: str) -> tuple[str, str]:
-    return OBJECTIVE[kind]
-
-
-def objective_value(kind: str, metrics: dict) -> float:
-    """A head's metric in maximisation form (MAE negated); an AUC that is undefined (one class in the
-    split) falls back to accuracy."""
-    metric, mode = OBJECTIVE[kind]
-    value = metrics.get(metric)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        value = metrics.get("accuracy", float("nan"))
-    return float(value) if mode == "max" else -float(value)
+def objective_value(task, metrics: dict) -> float:
+    """A head's front metric in maximisation form (MAE negated; see ``HeadKind.front_metric``)."""
+    kind = HEAD_KINDS[task.kind]
+    _, value = kind.front_metric(metrics)
+    value = float("nan") if value is None else float(value)
+    return value if kind.objective[1] == "max" else -value
 
 
 def reference_point(tasks: list, metrics_list: list[dict]) -> np.ndarray:
@@ -117,7 +112,7 @@ def reference_point(tasks: list, metrics_list: list[dict]) -> np.ndarray:
 
 def objective_matrix(tasks: list, metrics_list: list[dict]) -> np.ndarray:
     """(N, K) maximisation-form objectives of N points' per-head metrics."""
-    return np.asarray([[objective_value(t.kind, m[t.name]) for t in tasks] for m in metrics_list], dtype=float)
+    return np.asarray([[objective_value(t, m[t.name]) for t in tasks] for m in metrics_list], dtype=float)
 
 
 # -- loss-weight vectors -------------------------------------------------------------------------------

@@ -41,15 +41,12 @@ def check_sweep(points: int, method: str, heads: list[str]) -> None:
 
 
 def primary_metrics(card: dict, split: str = "validation") -> dict[str, dict[str, float]]:
-    """Each head's front metric (pareto.OBJECTIVE) from a card, plus the regression baseline MAE the
-    hypervolume's reference uses."""
+    """Each head's front metric (``HeadKind.front_metric``) from a card, plus the regression baseline MAE
+    the hypervolume's reference uses."""
     out = {}
     for task in card_tasks(card):
         metrics = card.get("metrics", {}).get(split, {}).get(task.name, {})
-        metric, _ = pareto.OBJECTIVE[task.kind]
-        value = metrics.get(metric)
-        if task.kind == "binary" and (value is None or value != value):  # NaN AUC: one class in the split
-            metric, value = "accuracy", metrics.get("accuracy")
+        metric, value = task.head_kind.front_metric(metrics)
         out[task.name] = {metric: value}
         if "baseline_mae" in metrics:
             out[task.name]["baseline_mae"] = metrics["baseline_mae"]
@@ -70,10 +67,10 @@ def summarise(tasks: list[TaskSpec], rows: list[dict]) -> dict:
         shown = {h: {k: v for k, v in m.items() if k != "baseline_mae"} for h, m in row["metrics"].items()}
         points.append({**row, "metrics": shown, "pareto": bool(on_front)})
     # the reference in the metrics' own direction (an MAE as a positive number)
-    reference = {t.name: (float(r) if pareto.OBJECTIVE[t.kind][1] == "max" else -float(r))
+    reference = {t.name: (float(r) if t.head_kind.objective[1] == "max" else -float(r))
                  for t, r in zip(tasks, ref, strict=True)}
     return {"points": points, "hypervolume": pareto.hypervolume(objectives, ref), "reference": reference,
-            "objectives": {t.name: pareto.OBJECTIVE[t.kind][0] for t in tasks}}
+            "objectives": {t.name: t.head_kind.objective[0] for t in tasks}}
 
 
 # -- background sweeps through the job queue ----------------------------------------------------------

@@ -2,18 +2,91 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass
 
-KINDS = ("multiclass", "binary", "regression")
+import numpy as np
 
-# Metric per kind: which one monitors the head, and whether higher is better.
-PRIMARY_METRIC = {"multiclass": ("accuracy", "max"), "binary": ("accuracy", "max"), "regression": ("mae", "min")}
-DEFAULT_LOSS = {
-    "multiclass": "sparse_categorical_crossentropy",
-    "binary": "binary_crossentropy",
-    "regression": "mse",
-}
-DEFAULT_METRICS = {"multiclass": ("accuracy",), "binary": ("accuracy", "auc"), "regression": ("mae", "mse")}
+
+class HeadKind:
+    """What a kind of head (multiclass, binary, regression) means everywhere: its loss and metrics, the
+    metric that monitors and compares it, the one its Pareto front uses, and how one raw output becomes
+    the prediction JSON and a decision. One object per kind (:data:`HEAD_KINDS`), so code asks the kind
+    instead of branching on its name."""
+
+    name = ""
+    loss = ""
+    metrics: tuple[str, ...] = ()
+    primary = ("", "max")  # (metric, "max" or "min"): early stopping, model tables, ensembles' --keep
+    objective = ("", "max")  # the metric a Pareto front and hypervolume use
+    classes = True  # has class names (and a label)
+
+    def front_metric(self, metrics: dict) -> tuple[str, float | None]:
+        """(metric name, value) of the front metric in ``metrics``; an undefined AUC (one class in the
+        split: NaN) falls back to accuracy."""
+        metric = self.objective[0]
+        value = metrics.get(metric)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            if metric != self.primary[0] and self.primary[0] in metrics:
+                return self.primary[0], metrics[self.primary[0]]
+        return metric, value
+
+    def output(self, task: TaskSpec, value) -> dict:
+        """One head's output for one input, in the prediction-JSON form of DESIGN.md."""
+        raise NotImplementedError
+
+    def decide(self, value) -> float:
+        """One raw output as a decision: the class index (classification heads) or the value."""
+        raise NotImplementedError
+
+
+class Multiclass(HeadKind):
+    name, loss, metrics = "multiclass", "sparse_categorical_crossentropy", ("accuracy",)
+    primary = objective = ("accuracy", "max")
+
+    def output(self, task, value) -> dict:
+        probs = np.asarray(value, dtype=np.float64)
+        top = int(probs.argmax())
+        return {"kind": self.name, "label": task.class_names[top], "index": top,
+                "probability": round(float(probs[top]), 6),
+                "probabilities": {c: round(float(p), 6) for c, p in zip(task.class_names, probs, strict=True)}}
+
+    def decide(self, value) -> float:
+        return int(np.argmax(value))
+
+
+class Binary(HeadKind):
+    name, loss, metrics = "binary", "binary_crossentropy", ("accuracy", "auc")
+    primary, objective = ("accuracy", "max"), ("auc", "max")
+
+    def output(self, task, value) -> dict:
+        p = float(np.asarray(value).reshape(-1)[0])
+        # "probability" is P(positive class), named by "positive"; "probabilities" gives both classes
+        return {"kind": self.name, "label": task.class_names[int(p >= 0.5)], "probability": round(p, 6),
+                "positive": task.class_names[1],
+                "probabilities": {task.class_names[0]: round(1 - p, 6), task.class_names[1]: round(p, 6)}}
+
+    def decide(self, value) -> float:
+        return int(float(np.asarray(value).reshape(-1)[0]) >= 0.5)
+
+
+class Regression(HeadKind):
+    name, loss, metrics = "regression", "mse", ("mae", "mse")
+    primary = objective = ("mae", "min")
+    classes = False
+
+    def output(self, task, value) -> dict:
+        out = {"kind": self.name, "value": round(float(np.asarray(value).reshape(-1)[0]), 6), "unit": task.unit}
+        if task.value_range:
+            out["range"] = list(task.value_range)
+        return out
+
+    def decide(self, value) -> float:
+        return float(np.asarray(value).reshape(-1)[0])
+
+
+HEAD_KINDS: dict[str, HeadKind] = {k.name: k for k in (Multiclass(), Binary(), Regression())}
+KINDS = tuple(HEAD_KINDS)
 
 
 @dataclass(frozen=True)
@@ -30,11 +103,9 @@ class TaskSpec:
     class_names: tuple[str, ...] = ()
     unit: str = ""
     loss: str = ""
-    metrics: tuple[str, ...] = ()
     loss_weight: float = 1.0
     value_range: tuple[float, float] | None = None
     description: str = ""
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -44,9 +115,15 @@ class TaskSpec:
         if self.kind == "binary" and len(self.class_names) != 2:
             raise ValueError(f"task {self.name}: a binary task needs two class names (negative, positive)")
         if not self.loss:
-            object.__setattr__(self, "loss", DEFAULT_LOSS[self.kind])
-        if not self.metrics:
-            object.__setattr__(self, "metrics", DEFAULT_METRICS[self.kind])
+            object.__setattr__(self, "loss", self.head_kind.loss)
+
+    @property
+    def head_kind(self) -> HeadKind:
+        return HEAD_KINDS[self.kind]
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return self.head_kind.metrics
 
     @property
     def n_classes(self) -> int:
@@ -55,13 +132,13 @@ class TaskSpec:
     @property
     def primary_metric(self) -> tuple[str, str]:
         """(metric name, "max" or "min") used to monitor and compare this head."""
-        return PRIMARY_METRIC[self.kind]
+        return self.head_kind.primary
 
     @classmethod
     def from_dict(cls, d: dict) -> TaskSpec:
         """The inverse of ``to_dict`` (a model card's ``tasks`` entries); unknown keys are ignored."""
         return cls(name=d["name"], kind=d["kind"], class_names=tuple(d.get("class_names") or ()),
-                   unit=d.get("unit", ""), loss=d.get("loss", ""), metrics=tuple(d.get("metrics") or ()),
+                   unit=d.get("unit", ""), loss=d.get("loss", ""),
                    loss_weight=d.get("loss_weight", 1.0),
                    value_range=tuple(d["value_range"]) if d.get("value_range") else None,
                    description=d.get("description", ""))

@@ -21,26 +21,6 @@ from mtl_core.engine.batches import predict_in_batches
 from mtl_core.errors import UserError
 
 
-def head_output(task: TaskSpec, value) -> dict:
-    """One head's output for one input, in the prediction-JSON form of DESIGN.md."""
-    if task.kind == "multiclass":
-        probs = np.asarray(value, dtype=np.float64)
-        top = int(probs.argmax())
-        return {"kind": "multiclass", "label": task.class_names[top], "index": top,
-                "probability": round(float(probs[top]), 6),
-                "probabilities": {c: round(float(p), 6) for c, p in zip(task.class_names, probs, strict=True)}}
-    if task.kind == "binary":
-        p = float(np.asarray(value).reshape(-1)[0])
-        # "probability" is P(positive class), named by "positive"; "probabilities" gives both classes
-        return {"kind": "binary", "label": task.class_names[int(p >= 0.5)], "probability": round(p, 6),
-                "positive": task.class_names[1],
-                "probabilities": {task.class_names[0]: round(1 - p, 6), task.class_names[1]: round(p, 6)}}
-    out = {"kind": "regression", "value": round(float(np.asarray(value).reshape(-1)[0]), 6), "unit": task.unit}
-    if task.value_range:
-        out["range"] = list(task.value_range)
-    return out
-
-
 @dataclass
 class ModelInput:
     """What the model saw for one item: the array it was given, and where it came from."""
@@ -222,7 +202,7 @@ class Predictor:
         if good:
             outputs = self.predict_arrays(np.stack([inputs[i].array for i in good]), lam)
             for row, i in enumerate(good):
-                items[i]["outputs"] = {t.name: head_output(t, outputs[t.name][row]) for t in self.tasks}
+                items[i]["outputs"] = {t.name: t.head_kind.output(t, outputs[t.name][row]) for t in self.tasks}
         shown = {h: round(w, 6) for h, w in lam.items()} if lam else None
         return Prediction(self.preset, self.id, items, time.perf_counter() - t0, shown, inputs)
 
@@ -240,9 +220,5 @@ def predict_fn(X: np.ndarray, model: str | None = None, preset: str = "shapes-3h
     if X.shape[1:] != predictor.input_shape:
         raise UserError(f"X: shape {given}, expected (N, {', '.join(map(str, predictor.input_shape[:-1]))})")
     out = predictor.predict_arrays(X)
-    cols = []
-    for task in predictor.tasks:
-        value = out[task.name]
-        cols.append(value.argmax(axis=1) if task.kind == "multiclass" else
-                    (value >= 0.5).astype(np.float32) if task.kind == "binary" else value)
-    return np.stack(cols, axis=1).astype(np.float32)
+    cols = [[task.head_kind.decide(v) for v in out[task.name]] for task in predictor.tasks]
+    return np.asarray(cols, dtype=np.float32).T.reshape(len(X), len(cols))

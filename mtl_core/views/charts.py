@@ -11,7 +11,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 ACCENT = "#2563eb"  # the top class, the prediction
-MUTED = "#94a3b8"  # other classes, "other (N classes)"
+MUTED = "#94a3b8"  # other classes, "other (N classes)", dominated points
+WARNING = "#dc2626"  # what the user has chosen now (the current lambda)
 GOOD, BAD = "#16a34a", "#dc2626"
 SPLIT_COLOURS = {"train": "#2563eb", "val": "#f59e0b", "test": "#10b981"}
 FONT = dict(size=12)

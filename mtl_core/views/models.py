@@ -165,7 +165,7 @@ def verdicts(tasks: list[TaskSpec], ev: Evaluation, row: int) -> list[Verdict]:
             ok = None if not math.isfinite(truth) else abs(float(p) - truth) <= tol
             out.append(Verdict(t.name, format_value(float(p)), format_value(truth) if ok is not None else "—", ok))
             continue
-        pred = int(np.argmax(p)) if t.kind == "multiclass" else int(float(p) >= 0.5)
+        pred = t.head_kind.decide(p)
         truth = int(y) if float(y) >= 0 else -1
         out.append(Verdict(t.name, t.class_names[pred], label_text(t, truth), None if truth < 0 else pred == truth))
     return out

@@ -14,14 +14,15 @@ from plotly.subplots import make_subplots
 from mtl_core.control import loss_weights as cond
 from mtl_core.control import pareto
 from mtl_core.control.sweeps import SweepGroup, sweep_groups  # noqa: F401  (the page's entry points, re-exported)
+from mtl_core.control.tasks import HEAD_KINDS
 from mtl_core.errors import UserError
+from mtl_core.views import charts
 
-FRONT, DOMINATED, CURRENT = "#2563eb", "#94a3b8", "#dc2626"
-FONT = dict(size=12)
+FRONT, DOMINATED, CURRENT = charts.ACCENT, charts.MUTED, charts.WARNING
 
 
 def _layout(fig: go.Figure, height: int, title: str | None = None) -> go.Figure:
-    fig.update_layout(height=height, margin=dict(l=8, r=8, t=40 if title else 10, b=8), font=FONT,
+    fig.update_layout(height=height, margin=dict(l=8, r=8, t=40 if title else 10, b=8), font=charts.FONT,
                       title=dict(text=title, font=dict(size=13), x=0, xanchor="left") if title else None,
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1))
     return fig
@@ -109,10 +110,7 @@ def grid_frame(card: dict) -> pd.DataFrame:
     for g in info["grid"]:
         row = {f"λ {h}": g["weights"][h] for h in info["heads"]}
         for h in info["heads"]:
-            metric = pareto.OBJECTIVE[tasks[h]][0]
-            value = g["metrics"][h].get(metric)
-            if value is None or value != value:
-                metric, value = "accuracy", g["metrics"][h].get("accuracy")
+            metric, value = HEAD_KINDS[tasks[h]].front_metric(g["metrics"][h])
             row[f"{h} {metric}"] = value
         rows.append(row)
     return pd.DataFrame(rows)
@@ -174,10 +172,7 @@ def grid_document(card: dict) -> dict:
     for g in card["conditioned"]["grid"]:
         metrics = {}
         for t in tasks:
-            metric = pareto.OBJECTIVE[t.kind][0]
-            value = g["metrics"][t.name].get(metric)
-            if value is None or value != value:
-                metric, value = "accuracy", g["metrics"][t.name].get("accuracy")
+            metric, value = t.head_kind.front_metric(g["metrics"][t.name])
             metrics[t.name] = {metric: value}
         base = card.get("metrics", {}).get("validation", {})
         for t in tasks:

@@ -79,8 +79,6 @@ class Preset:
     sklearn_baselines: bool = False  # fit a scikit-learn model per head on the same split (cheap inputs only)
     train: TrainDefaults = TrainDefaults()
     stratify: str = ""  # head whose labels stratify the splits
-    image_size: tuple[int, int] = (0, 0)
-    channels: int = 0
     reference: dict = field(default_factory=dict)  # {"metrics": {head: {metric: v}}, "note": str}
     variants: dict[str, ModelSpec] = field(default_factory=dict)  # other named architectures (`train --variant`)
     variant_train: dict[str, dict] = field(default_factory=dict)  # make_config overrides that come with a variant

@@ -3,7 +3,7 @@
 Data: CIFAR-100's 60,000 32x32 colour images (train and test together; the studio makes its own split,
 stratified by superclass), downloaded by keras.datasets when the user asks (169 MB), or read from the
 extracted ``cifar-100-python/`` folder given with ``--data-dir`` (mtl_core.control.data.cifar). No offline data
-set exists: ``write_cifar100_fixture`` writes small files in the real format to try it.
+set exists: the tests write small files in the real format (``tests/_cifar_fixtures.py``).
 
 Models. The default is a light CNN (conv 32-64-128 with batch norm and pooling, global average pooling,
 a dense layer per head) that trains on a CPU in reasonable time. The seed's models are in ``VARIANTS``:
@@ -105,8 +105,6 @@ PRESET = Preset(
     train=TrainDefaults(epochs=30, batch_size=64, lr=1e-3, clipnorm=1.0, monitor="loss", patience=5,
                         lr_patience=2, lr_factor=0.5, min_lr=1e-6),
     stratify="coarse",
-    image_size=(32, 32),
-    channels=3,
     reference={
         "metrics": {"fine": {"accuracy": 0.4343}, "coarse": {"accuracy": 0.6093}},
         "note": "seed 001, enhanced ResNet50 (variant resnet50-enhanced), CIFAR-100's own test set; before the "

@@ -3,8 +3,8 @@
 Data: CIFAR-10's 60,000 32x32 colour images (train and test batches together; the studio makes its own
 stratified split), downloaded by keras.datasets when the user asks for it (170 MB), or read from the
 extracted ``cifar-10-batches-py/`` folder given with ``--data-dir`` (mtl_core.control.data.cifar; nothing is
-downloaded then). There is no offline data set: ``write_cifar10_fixture`` writes small files in the real
-format to try it.
+downloaded then). There is no offline data set: the tests write small files in the real
+format (``tests/_cifar_fixtures.py``).
 
 The AQI target is the seed's "synthetic AQI based on the visual features of the image", defined here as
 a haze score of the pixels (mtl_core.control.data.aqi): deterministic, 0..500, not a real air-quality measure.
@@ -80,8 +80,6 @@ PRESET = Preset(
     train=TrainDefaults(epochs=10, batch_size=64, lr=1e-3, clipnorm=1.0, monitor="loss", patience=3,
                         lr_patience=2, lr_factor=0.5, min_lr=1e-6),
     stratify="class",
-    image_size=(32, 32),
-    channels=3,
     reference={
         "metrics": {"class": {"accuracy": 0.8037}, "aqi": {"mae": 1.77}},
         "note": "seed 000: 10 epochs on a T4 GPU, MobileNetV2 with ImageNet weights, CIFAR-10's own test set. "

@@ -61,7 +61,5 @@ PRESET = Preset(
     train=TrainDefaults(epochs=15, batch_size=64, lr=1e-3, clipnorm=1.0, monitor="loss", patience=4,
                         lr_patience=2, lr_factor=0.5, min_lr=1e-5),
     stratify="digit",
-    image_size=(28, 28),
-    channels=3,
     reference={"metrics": {}, "note": "seed 004 reports 'high accuracy' on both heads but gives no numbers"},
 )

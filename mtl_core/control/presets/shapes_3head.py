@@ -92,8 +92,6 @@ PRESET = Preset(
     train=TrainDefaults(epochs=30, batch_size=64, lr=1e-3, clipnorm=1.0, monitor="loss",
                         patience=8, lr_patience=10, lr_factor=0.7, min_lr=1e-6),
     stratify="shape",
-    image_size=(32, 32),
-    channels=1,
     reference={
         "metrics": {"shape": {"accuracy": 0.2550}, "orientation": {"accuracy": 0.0733},
                     "intensity": {"mae": 0.1902}},

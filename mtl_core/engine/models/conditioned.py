@@ -19,8 +19,7 @@ MIN_WEIGHT = 1e-3  # lambda is clipped here before the log: a head with weight 0
 # The FiLM output scale of a conditioned model built now (``FiLM(scale=...)``). With Adam, scaling a layer's
 # output by s moves that output s times as fast, so 0.1 makes lambda's scale and shift learn ten times more
 # slowly than the network they modulate: at scale 1 (the first conditioned models) they grew fast enough to
-# disturb the slow-learning heads (bench/conditioned.py, README "Trade-offs": 10 of 15 head-points within the
-# accuracy goal at scale 1, 11 of 15 at 0.1, with the shape and digit gaps narrower).
+# disturb the slow-learning heads (the study: bench/conditioned.py, figures in docs/conditioned.md).
 FILM_SCALE = 0.1
 
 

@@ -18,12 +18,13 @@ from mtl_core.engine.weighting.base import Weighting
 
 
 def as_loss(loss):
-    """A Keras Loss object from a loss object or a registered loss name (as ``compile`` would make)."""
+    """A Keras Loss object from a loss object or a loss function's name, as ``compile`` would make: "mse" is
+    the function ``mean_squared_error``, whose Loss class is ``MeanSquaredError`` (Keras's public naming)."""
     if isinstance(loss, keras.losses.Loss):
         return loss
-    from keras.src.losses.losses import LossFunctionWrapper  # what compile wraps a loss function in
-
-    return LossFunctionWrapper(keras.losses.get(loss), name=str(loss))
+    function = keras.losses.get(loss)
+    class_name = "".join(part.title() for part in function.__name__.split("_"))
+    return keras.losses.get({"class_name": class_name, "config": {"name": str(loss)}})
 
 
 class AdaptiveModel(keras.Model):
