@@ -32,11 +32,11 @@ TRAIN_ARGV = ["train", "--preset", PRESET, "--conditioned", "--epochs", "2", "--
 def conditioned(tmp_path_factory):
     """A conditioned shapes-3head model trained for 2 epochs on 300 generated images, in its own store
     (configured by the CLI's own parser, so `train --conditioned` with the same flags finds it)."""
-    from mtl_core.cli import _build_config, build_parser
+    from mtl_core.control.options import build_config, train_parser
     from mtl_core.engine.training import train
 
     store = ModelStore(root=tmp_path_factory.mktemp("cond") / "models", shipped=None)
-    _, config = _build_config(build_parser().parse_args(TRAIN_ARGV))
+    _, config = build_config(train_parser().parse_args(TRAIN_ARGV[1:]))
     model_id, card, _ = train(PRESET, config, store=store)
     return store, model_id, card
 
@@ -118,6 +118,7 @@ def test_a_constant_lambda_gives_the_static_weighted_loss():
     import keras
     import tensorflow as tf
 
+    from mtl_core.engine import conditioned as engine_cond
     from mtl_core.engine.models.builder import build_model
     from mtl_core.engine.training import Trainer
 
@@ -140,11 +141,11 @@ def test_a_constant_lambda_gives_the_static_weighted_loss():
          "intensity": np.linspace(0, 1, 32).astype(np.float32)}
     batch = tf.data.Dataset.from_tensor_slices((x, y)).batch(32)
     static_loss = static.evaluate(batch, verbose=0, return_dict=True)["loss"]
-    cond_loss = conditioned_model.evaluate(cond.fixed_weights_dataset(tf, batch, lam, heads), verbose=0,
+    cond_loss = conditioned_model.evaluate(engine_cond.fixed_weights_dataset(batch, lam, heads), verbose=0,
                                            return_dict=True)["loss"]
     assert cond_loss == pytest.approx(static_loss, rel=1e-5)
     # and the training draws really vary per example: a batch of Dirichlet lambdas, each on the simplex
-    drawn = next(iter(cond.sample_weights_dataset(tf, batch, heads, seed=0)))
+    drawn = next(iter(engine_cond.sample_weights_dataset(batch, heads, seed=0)))
     lams = drawn[0]["loss_weights"].numpy()
     assert lams.shape == (32, 3) and np.allclose(lams.sum(axis=1), 1) and lams.std(axis=0).min() > 0.05
     np.testing.assert_allclose(drawn[2]["orientation"].numpy(), 3 * lams[:, 1], rtol=1e-6)

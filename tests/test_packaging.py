@@ -311,7 +311,7 @@ def test_editable_install_runs_the_source_and_its_weights_folder(source, tmp_pat
     # Edits to the source are live: a module added after the install imports.
     (source / "mtl_core" / "_editable_probe.py").write_text("SOURCE = __file__\n")
     probe = ("import json, mtl_core, mtl_core._editable_probe as p\n"
-             "from mtl_core.store import ModelStore, shipped_dir\n"
+             "from mtl_core.control.store import ModelStore, shipped_dir\n"
              "store = ModelStore(root='store-models')\n"
              "print(json.dumps({'init': mtl_core.__file__, 'probe': p.SOURCE, 'shipped': str(shipped_dir()),\n"
              "                  'models': sorted(m.id for m in store.list())}))")

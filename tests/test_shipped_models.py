@@ -40,9 +40,9 @@ def read_card(folder: Path) -> dict:
 
 def rebuilt_data(card: dict):
     """The card's training data, regenerated from its config the way training loads it."""
-    from mtl_core.config import TrainConfig
-    from mtl_core.presets import get_preset
-    from mtl_core.training import load_training_data
+    from mtl_core.control.config import TrainConfig
+    from mtl_core.control.datasets import load_training_data
+    from mtl_core.control.presets import get_preset
 
     config, preset = TrainConfig.from_dict(card["config"]), get_preset(card["preset"])
     return config, preset, load_training_data(preset, config)
@@ -127,8 +127,8 @@ def numbers(metrics: dict) -> dict[str, float]:
 
 @each_model
 def test_reevaluation_reproduces_the_cards_test_metrics(folder, tmp_path):
-    from mtl_core.evaluation import evaluate
-    from mtl_core.store import ModelStore
+    from mtl_core.control.store import ModelStore
+    from mtl_core.engine.evaluation import evaluate
 
     card = read_card(folder)
     store = ModelStore(root=tmp_path / "models", shipped=WEIGHTS)  # an empty store: the id is the shipped model

@@ -36,22 +36,12 @@ def split(preset: Preset, data: Dataset, config: TrainConfig) -> Split:
                             test_fraction=config.test_fraction, seed=config.seed)
 
 
-def offline_sources(preset: Preset) -> tuple[str, ...]:
-    """The preset's data sources that load without a download: the declared ``offline_sources``, else
-    those whose one-line description says "offline" and not "download" (every preset's convention)."""
-    declared = getattr(preset, "offline_sources", None)
-    if declared is not None:
-        return tuple(declared)
-    return tuple(name for name, text in preset.data_sources.items()
-                 if "offline" in text.lower() and "download" not in text.lower())
-
-
 def on_this_machine(preset: Preset, options: dict | None = None) -> bool:
     """Whether data ``options`` (a config's ``data``; default: the preset's) load without a download."""
     options = options or preset.data_defaults
     if options.get("dir"):
         return Path(options["dir"]).exists()
-    return options.get("source", "") in offline_sources(preset)
+    return options.get("source", "") in preset.offline_sources
 
 
 def rebuild(preset: Preset, config: TrainConfig | dict, fingerprint: str | None = None, *,

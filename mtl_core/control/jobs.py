@@ -1,4 +1,4 @@
-"""Background training jobs: one process per training, state on disk, one FIFO queue per device.
+"""Background training jobs: one process per training, state on disk, one FIFO queue per store ($MTL_HOME).
 
 A training runs as ``python -m mtl_core train ... --events FILE --json`` in its own process
 group, so the app stays responsive and a crash (or an out-of-memory kill) cannot take the server
