@@ -78,7 +78,16 @@ def wait_until_training(queue: JobQueue, job_id: str, timeout: float = TIMEOUT):
     raise AssertionError(f"job {job_id} did not start training; log: {tail_log(queue.get(job_id))}")
 
 
-def process_gone(pid: int) -> bool:
+def process_gone(pid: int, wait: float = 5.0) -> bool:
+    """Whether ``pid`` has exited within ``wait`` seconds (a process that is exiting has an empty command
+    line and is no longer the job's, but may take a moment under load to become a zombie)."""
+    deadline = time.monotonic() + wait
+    while not _gone_now(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _gone_now(pid)
+
+
+def _gone_now(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -95,14 +95,13 @@ def objective_value(task, metrics: dict) -> float:
 
 def reference_point(tasks: list, metrics_list: list[dict]) -> np.ndarray:
     """The hypervolume's reference in maximisation form (see the module docstring). ``tasks``: TaskSpecs
-    (or anything with ``name``, ``kind``, ``n_classes``); ``metrics_list``: each point's {head: metrics}."""
+    (their kinds say what an uninformed model scores); ``metrics_list``: each point's {head: metrics}."""
     ref = []
     for task in tasks:
-        if task.kind == "multiclass":
-            ref.append(1.0 / max(task.n_classes, 1))
-        elif task.kind == "binary":
-            ref.append(0.5)
-        else:
+        chance = HEAD_KINDS[task.kind].chance(task)
+        if chance is not None:
+            ref.append(chance)
+        else:  # a regression head: predicting the median (the card's baseline MAE), else the worst point
             baselines = [m[task.name].get("baseline_mae") for m in metrics_list if task.name in m]
             baselines = [b for b in baselines if b is not None and math.isfinite(b)]
             worst = max((m[task.name]["mae"] for m in metrics_list if task.name in m), default=1.0)

@@ -31,6 +31,21 @@ class HeadKind:
                 return self.primary[0], metrics[self.primary[0]]
         return metric, value
 
+    def check(self, task: TaskSpec) -> None:
+        """ValueError when ``task`` cannot be a head of this kind (e.g. a binary head without two classes)."""
+
+    def units(self, task: TaskSpec) -> int:
+        """Output units of the head's last layer."""
+        return 1
+
+    def known(self, labels: np.ndarray) -> np.ndarray:
+        """Which labels are present: a missing class label is -1 (or NaN), a missing value NaN."""
+        return np.asarray(labels, dtype=np.float64) >= 0
+
+    def chance(self, task: TaskSpec) -> float | None:
+        """The front metric of an uninformed model (the hypervolume's reference); None: from the data."""
+        return None
+
     def output(self, task: TaskSpec, value) -> dict:
         """One head's output for one input, in the prediction-JSON form of DESIGN.md."""
         raise NotImplementedError
@@ -43,6 +58,16 @@ class HeadKind:
 class Multiclass(HeadKind):
     name, loss, metrics = "multiclass", "sparse_categorical_crossentropy", ("accuracy",)
     primary = objective = ("accuracy", "max")
+
+    def check(self, task) -> None:
+        if len(task.class_names) < 2:
+            raise ValueError(f"task {task.name}: a multiclass task needs class names")
+
+    def units(self, task) -> int:
+        return len(task.class_names)
+
+    def chance(self, task) -> float:
+        return 1.0 / max(len(task.class_names), 1)
 
     def output(self, task, value) -> dict:
         probs = np.asarray(value, dtype=np.float64)
@@ -59,6 +84,13 @@ class Binary(HeadKind):
     name, loss, metrics = "binary", "binary_crossentropy", ("accuracy", "auc")
     primary, objective = ("accuracy", "max"), ("auc", "max")
 
+    def check(self, task) -> None:
+        if len(task.class_names) != 2:
+            raise ValueError(f"task {task.name}: a binary task needs two class names (negative, positive)")
+
+    def chance(self, task) -> float:
+        return 0.5  # accuracy of a coin, AUC of a constant
+
     def output(self, task, value) -> dict:
         p = float(np.asarray(value).reshape(-1)[0])
         # "probability" is P(positive class), named by "positive"; "probabilities" gives both classes
@@ -74,6 +106,9 @@ class Regression(HeadKind):
     name, loss, metrics = "regression", "mse", ("mae", "mse")
     primary = objective = ("mae", "min")
     classes = False
+
+    def known(self, labels: np.ndarray) -> np.ndarray:
+        return np.isfinite(np.asarray(labels, dtype=np.float64))
 
     def output(self, task, value) -> dict:
         out = {"kind": self.name, "value": round(float(np.asarray(value).reshape(-1)[0]), 6), "unit": task.unit}
@@ -110,10 +145,7 @@ class TaskSpec:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"task {self.name}: kind must be one of {KINDS}, not {self.kind!r}")
-        if self.kind == "multiclass" and len(self.class_names) < 2:
-            raise ValueError(f"task {self.name}: a multiclass task needs class names")
-        if self.kind == "binary" and len(self.class_names) != 2:
-            raise ValueError(f"task {self.name}: a binary task needs two class names (negative, positive)")
+        self.head_kind.check(self)
         if not self.loss:
             object.__setattr__(self, "loss", self.head_kind.loss)
 

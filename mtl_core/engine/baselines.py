@@ -20,7 +20,7 @@ def sklearn_baselines(tasks: dict[str, TaskSpec], x: np.ndarray, y: dict, split,
     out = {}
     for name, task in tasks.items():
         labels = np.asarray(y[name]).astype(np.float64)
-        known = np.isfinite(labels) if task.kind == "regression" else labels >= 0
+        known = task.head_kind.known(labels)
         train = split.train[known[split.train]]
         if task.kind == "regression":
             model = HistGradientBoostingRegressor(random_state=seed).fit(x2[train], labels[train])

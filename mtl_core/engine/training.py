@@ -218,7 +218,7 @@ class Trainer:
         for name, task in self.tasks.items():
             y = np.asarray(data.y[name])
             values = y.astype(np.float64)  # missing: NaN for a regression target, -1 (or NaN) for a class
-            present = np.isfinite(values) if task.kind == "regression" else values >= 0
+            present = task.head_kind.known(values)
             labels[name] = np.where(present, y, 0).astype(np.float32 if task.kind == "regression" else np.int32)
             masks[name] = present.astype(np.float32)
             head = self.spec.head(name)

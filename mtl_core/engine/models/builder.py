@@ -50,7 +50,7 @@ def build_model(spec: ModelSpec, tasks: dict[str, TaskSpec], mean=0.0, std=1.0,
         features[head.task] = x
         if head.dropout:
             x = keras.layers.Dropout(head.dropout, name=f"{head.task}_dropout")(x)
-        units = task.n_classes if task.kind == "multiclass" else 1
+        units = task.head_kind.units(task)
         activation = head.output_activation or _DEFAULT_ACTIVATION[task.kind]
         if head.task in target_scale and activation == "linear":
             out = keras.layers.Dense(units, dtype="float32", name=f"{head.task}_standardised")(x)
