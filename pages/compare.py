@@ -7,55 +7,62 @@ from mtl_core.control.tasks import card_tasks
 from mtl_core.views import charts, compare
 from pages import _ui as ui
 
-ui.page_setup("compare")
 
-preset = ui.current_preset()
-models = ui.store().list(preset.name)
-st.title("Compare")
+def main() -> None:
+    ui.page_setup("compare")
 
-if len(models) < 2:
-    if not models:
-        ui.no_model_message(preset)
-    else:
-        st.info(f"**{preset.name}** has one model so far (`{models[0].id}`): train another one with other loss "
-                "weights or another method on the Train page to compare them.")
-    st.stop()
+    preset = ui.current_preset()
+    models = ui.store().list(preset.name)
+    st.title("Compare")
 
-by_id = {m.id: m for m in models}
-chosen = st.multiselect("Models", list(by_id), default=list(by_id)[:min(3, len(by_id))], key=f"compare-{preset.name}",
-                        format_func=lambda i: f"{i} · {by_id[i].source} · "
-                                              f"{by_id[i].card.get('config', {}).get('weighting', 'static')}",
-                        help="Newest first. Pick two or more.")
-picked = [by_id[i] for i in chosen]
-if len(picked) < 2:
-    st.info("Pick at least two models.")
-    st.stop()
+    if len(models) < 2:
+        if not models:
+            ui.no_model_message(preset)
+        else:
+            st.info(f"**{preset.name}** has one model so far (`{models[0].id}`): train another one with other loss "
+                    "weights or another method on the Train page to compare them.")
+        st.stop()
 
-with ui.guard("the comparison tables"):
-    st.subheader("How each was trained")
-    st.dataframe(compare.settings_table(picked), hide_index=True)
-    split = st.segmented_control("Metrics of", ["test", "validation"], default="test", key="compare-split") or "test"
-    st.subheader(f"Per-head metrics ({split})")
-    st.dataframe(compare.metrics_table(picked, split), hide_index=True)
+    by_id = {m.id: m for m in models}
+    chosen = st.multiselect("Models", list(by_id), default=list(by_id)[:min(3, len(by_id))],
+                            key=f"compare-{preset.name}",
+                            format_func=lambda i: f"{i} · {by_id[i].source} · "
+                                                  f"{by_id[i].card.get('config', {}).get('weighting', 'static')}",
+                            help="Newest first. Pick two or more.")
+    picked = [by_id[i] for i in chosen]
+    if len(picked) < 2:
+        st.info("Pick at least two models.")
+        st.stop()
 
-with ui.guard("the curves"):
-    st.subheader("Validation curves")
-    tasks = card_tasks(picked[0].card)
-    columns = st.columns(min(len(tasks), 3))
-    for i, task in enumerate(tasks):
-        metric, _ = task.primary_metric
-        with columns[i % len(columns)]:
-            series = compare.curve_series(picked, task.name, metric)
-            if series:
-                st.plotly_chart(charts.overlaid_curves(series, metric=metric, title=f"{task.name}: val {metric}"),
-                                key=f"compare-{task.name}-{metric}")
-    st.subheader("Loss weights per epoch")
-    st.caption("Adaptive methods record their effective weights (static × adaptive) each epoch; static weights "
-               "are flat lines.")
-    columns = st.columns(min(len(tasks), 3))
-    for i, task in enumerate(tasks):
-        series = compare.weight_series(picked, task.name)
-        if series:
+    with ui.guard("the comparison tables"):
+        st.subheader("How each was trained")
+        st.dataframe(compare.settings_table(picked), hide_index=True)
+        split = st.segmented_control("Metrics of", ["test", "validation"], default="test",
+                                     key="compare-split") or "test"
+        st.subheader(f"Per-head metrics ({split})")
+        st.dataframe(compare.metrics_table(picked, split), hide_index=True)
+
+    with ui.guard("the curves"):
+        st.subheader("Validation curves")
+        tasks = card_tasks(picked[0].card)
+        columns = st.columns(min(len(tasks), 3))
+        for i, task in enumerate(tasks):
+            metric, _ = task.primary_metric
             with columns[i % len(columns)]:
-                st.plotly_chart(charts.overlaid_curves(series, metric="loss weight", title=task.name),
-                                key=f"compare-weights-{task.name}")
+                series = compare.curve_series(picked, task.name, metric)
+                if series:
+                    st.plotly_chart(charts.overlaid_curves(series, metric=metric, title=f"{task.name}: val {metric}"),
+                                    key=f"compare-{task.name}-{metric}")
+        st.subheader("Loss weights per epoch")
+        st.caption("Adaptive methods record their effective weights (static × adaptive) each epoch; static weights "
+                   "are flat lines.")
+        columns = st.columns(min(len(tasks), 3))
+        for i, task in enumerate(tasks):
+            series = compare.weight_series(picked, task.name)
+            if series:
+                with columns[i % len(columns)]:
+                    st.plotly_chart(charts.overlaid_curves(series, metric="loss weight", title=task.name),
+                                    key=f"compare-weights-{task.name}")
+
+
+main()

@@ -11,53 +11,58 @@ from mtl_core.control.store import ModelStore, mtl_home, shipped_dir
 from mtl_core.control.tasks import card_tasks
 from pages import _ui as ui
 
-ui.page_setup("home")
 
-st.title("Multi-Task Studio")
-st.write("See, train and compare multi-task neural networks: one shared backbone, several heads "
-         "(multi-class, binary, regression). **Predict** shows every head's answer for your image or table "
-         "row side by side; **Data** shows what each preset learns from; **Models** shows each trained model's "
-         "card, curves and mistakes; **Train** retrains with your loss weights in the background; **Compare** puts "
-         "models side by side; **Trade-offs** maps what each weighting buys. Everything here is also on the "
-         "command line: `python -m mtl_core --help`.")
+def main() -> None:
+    ui.page_setup("home")
 
-store = ModelStore()
-columns = st.columns(2)
-for i, preset in enumerate(all_presets()):
-    model = store.default(preset.name)
-    with columns[i % 2].container(border=True):
-        st.subheader(f"{preset.title} · `{preset.name}`")
-        st.write(preset.description)
-        st.write("Heads: " + ", ".join(f"**{t.name}** ({t.kind})" for t in preset.tasks))
-        default_source = preset.data_defaults.get("source", "")
-        if datasets.on_this_machine(preset):
-            st.caption(f"Data: {preset.data_sources.get(default_source, default_source)}")
-        else:
-            st.caption("Data: not on this machine, no offline default: "
-                       + "; ".join(preset.data_sources.values()))
-        if model is None:
-            st.warning(f"No trained model yet. Train one: `python -m mtl_core train --preset {preset.name}`")
-        else:
-            test = model.card["metrics"]["test"]
-            ref = preset.reference.get("metrics", {})
-            rows = []
-            for task in card_tasks(model.card):
-                values = test.get(task.name, {})
-                metric, _ = task.primary_metric
-                if metric in values:
-                    rows.append({"head": task.name, "metric": metric,
-                                 "this model (test)": round(values[metric], 4),
-                                 "reference (seed)": ref.get(task.name, {}).get(metric)})
-            st.caption(f"Model `{model.id}` ({model.source}); data: {model.card['data']['source']}")
-            st.dataframe(rows, hide_index=True)
-            st.caption(f"Reference (seed): {preset.reference.get('note', '') or 'none reported'}")
+    st.title("Multi-Task Studio")
+    st.write("See, train and compare multi-task neural networks: one shared backbone, several heads "
+             "(multi-class, binary, regression). **Predict** shows every head's answer for your image or table "
+             "row side by side; **Data** shows what each preset learns from; **Models** shows each trained model's "
+             "card, curves and mistakes; **Train** retrains with your loss weights in the background; **Compare** puts "
+             "models side by side; **Trade-offs** maps what each weighting buys. Everything here is also on the "
+             "command line: `python -m mtl_core --help`.")
 
-with st.container(border=True):
-    st.subheader("Where models come from")
-    st.markdown(
-        f"- **shipped**: read-only models for the offline presets in `{shipped_dir()}` "
-        f"(`MTL_WEIGHTS` points elsewhere)\n"
-        f"- **store**: models you train, in `{mtl_home() / 'models'}` (`MTL_HOME`); the newest one of a preset is "
-        f"its default\n"
-        "- **Hugging Face Hub**: pull a model from a repo, or publish one, on the Models page "
-        "(`python -m mtl_core pull` / `push`); pulled models go into the store")
+    store = ModelStore()
+    columns = st.columns(2)
+    for i, preset in enumerate(all_presets()):
+        model = store.default(preset.name)
+        with columns[i % 2].container(border=True):
+            st.subheader(f"{preset.title} · `{preset.name}`")
+            st.write(preset.description)
+            st.write("Heads: " + ", ".join(f"**{t.name}** ({t.kind})" for t in preset.tasks))
+            default_source = preset.data_defaults.get("source", "")
+            if datasets.on_this_machine(preset):
+                st.caption(f"Data: {preset.data_sources.get(default_source, default_source)}")
+            else:
+                st.caption("Data: not on this machine, no offline default: "
+                           + "; ".join(preset.data_sources.values()))
+            if model is None:
+                st.warning(f"No trained model yet. Train one: `python -m mtl_core train --preset {preset.name}`")
+            else:
+                test = model.card["metrics"]["test"]
+                ref = preset.reference.get("metrics", {})
+                rows = []
+                for task in card_tasks(model.card):
+                    values = test.get(task.name, {})
+                    metric, _ = task.primary_metric
+                    if metric in values:
+                        rows.append({"head": task.name, "metric": metric,
+                                     "this model (test)": round(values[metric], 4),
+                                     "reference (seed)": ref.get(task.name, {}).get(metric)})
+                st.caption(f"Model `{model.id}` ({model.source}); data: {model.card['data']['source']}")
+                st.dataframe(rows, hide_index=True)
+                st.caption(f"Reference (seed): {preset.reference.get('note', '') or 'none reported'}")
+
+    with st.container(border=True):
+        st.subheader("Where models come from")
+        st.markdown(
+            f"- **shipped**: read-only models for the offline presets in `{shipped_dir()}` "
+            f"(`MTL_WEIGHTS` points elsewhere)\n"
+            f"- **store**: models you train, in `{mtl_home() / 'models'}` (`MTL_HOME`); the newest one of a preset is "
+            f"its default\n"
+            "- **Hugging Face Hub**: pull a model from a repo, or publish one, on the Models page "
+            "(`python -m mtl_core pull` / `push`); pulled models go into the store")
+
+
+main()

@@ -14,8 +14,6 @@ from mtl_core.views import models as models_view
 from pages import _hub
 from pages import _ui as ui
 
-ui.page_setup("models")
-
 
 @st.cache_data(show_spinner="Predicting the test split…", max_entries=16)
 def evaluation(preset_name: str, model_id: str, folder: str) -> models_view.Evaluation:
@@ -27,178 +25,186 @@ def colour(correct) -> str:
     return "" if correct is None else "background-color: #dcfce7" if correct else "background-color: #fee2e2"
 
 
-preset = ui.current_preset()
-store = ui.store()
-st.title("Models")
+def main() -> None:
+    ui.page_setup("models")
 
-flash = st.session_state.pop("models-flash", None)
-if flash:
-    st.success(flash)
+    preset = ui.current_preset()
+    store = ui.store()
+    st.title("Models")
 
-with ui.guard("the list of models"):
-    table = models_view.model_rows(store, all_presets())
-    if len(table):
-        st.caption("Every model on this machine: the store ($MTL_HOME/models) and the shipped ones (weights/). "
-                   "★ marks each preset's default (the newest stored model, else the shipped one).")
-        st.dataframe(table, hide_index=True)
+    flash = st.session_state.pop("models-flash", None)
+    if flash:
+        st.success(flash)
 
-st.subheader(f"Models of `{preset.name}`")
-_hub.pull_section(preset)  # before the picker: a preset with no model yet can get one here
-model = ui.model_picker(preset, key=f"models-model-{preset.name}")
-if model is None:
-    st.stop()
+    with ui.guard("the list of models"):
+        table = models_view.model_rows(store, all_presets())
+        if len(table):
+            st.caption("Every model on this machine: the store ($MTL_HOME/models) and the shipped ones (weights/). "
+                       "★ marks each preset's default (the newest stored model, else the shipped one).")
+            st.dataframe(table, hide_index=True)
 
-card = model.card
-tasks = card_tasks(card)
+    st.subheader(f"Models of `{preset.name}`")
+    _hub.pull_section(preset)  # before the picker: a preset with no model yet can get one here
+    model = ui.model_picker(preset, key=f"models-model-{preset.name}")
+    if model is None:
+        st.stop()
 
-with ui.guard("the model card"):
-    training = card.get("training", {})
-    device = training.get("device", {})
-    config = card.get("config", {})
-    st.markdown(f"#### `{model.id}`")
-    st.caption(
-        f"{model.source} model in `{model.path}` · created {card.get('created', '?')} · "
-        f"{card.get('model_bytes', 0) / 1e6:.2f} MB  \n"
-        f"data: {card.get('data', {}).get('source', '?')} · split "
-        + " / ".join(f"{k} {v:,}" for k, v in card.get("data", {}).get("sizes", {}).items())
-        + f"  \ntrained on {device.get('kind', '?')} ({device.get('name', '?')}), {training.get('precision', '?')}, "
-        f"{training.get('epochs_run', '?')} epochs in {training.get('seconds', '?')} s · loss weights "
-        + ", ".join(f"{k}={v:g}" for k, v in config.get("loss_weights", {}).items())
-        + f" · weighting {config.get('weighting', 'static')} · seed {config.get('seed', '?')}")
+    card = model.card
+    tasks = card_tasks(card)
 
-    st.markdown("##### Metrics")
-    st.dataframe(models_view.metrics_table(card), hide_index=True)
-    note = (card.get("reference") or {}).get("note")
-    if note:
-        st.caption(f"Reference (seed): {note}. Our models are trained on this studio's data; where that is not "
-                   "the seed's data the numbers are not the same task.")
+    with ui.guard("the model card"):
+        training = card.get("training", {})
+        device = training.get("device", {})
+        config = card.get("config", {})
+        st.markdown(f"#### `{model.id}`")
+        st.caption(
+            f"{model.source} model in `{model.path}` · created {card.get('created', '?')} · "
+            f"{card.get('model_bytes', 0) / 1e6:.2f} MB  \n"
+            f"data: {card.get('data', {}).get('source', '?')} · split "
+            + " / ".join(f"{k} {v:,}" for k, v in card.get("data", {}).get("sizes", {}).items())
+            + f"  \ntrained on {device.get('kind', '?')} ({device.get('name', '?')}), "
+            f"{training.get('precision', '?')}, "
+            f"{training.get('epochs_run', '?')} epochs in {training.get('seconds', '?')} s · loss weights "
+            + ", ".join(f"{k}={v:g}" for k, v in config.get("loss_weights", {}).items())
+            + f" · weighting {config.get('weighting', 'static')} · seed {config.get('seed', '?')}")
 
-    left, right = st.columns([1, 1])
-    with left:
-        st.download_button("Download this model (zip)", functools.partial(models_view.model_zip, model.path),
-                           file_name=f"{model.id}.zip", mime="application/zip", icon=":material/download:",
-                           key=f"download-{model.id}", help="model.keras and card.json")
-    with right:
-        if model.source != "store":
-            st.caption("Shipped models (weights/) are read-only: they cannot be deleted here.")
-        elif st.session_state.get("confirm-delete") != model.id:
-            if st.button("Delete this model…", key=f"delete-{model.id}", icon=":material/delete:"):
-                st.session_state["confirm-delete"] = model.id
-                st.rerun()
-        else:
-            st.warning(f"Delete `{model.id}` from the store ({model.path})? This cannot be undone.")
-            yes, no = st.columns(2)
-            if yes.button("Yes, delete it", type="primary", key=f"delete-yes-{model.id}"):
-                st.session_state.pop("confirm-delete", None)
-                with ui.guard("deleting the model"):
-                    store.delete(model.id)
-                    evaluation.clear()
-                    st.session_state["models-flash"] = f"Deleted {model.id}."
+        st.markdown("##### Metrics")
+        st.dataframe(models_view.metrics_table(card), hide_index=True)
+        note = (card.get("reference") or {}).get("note")
+        if note:
+            st.caption(f"Reference (seed): {note}. Our models are trained on this studio's data; where that is not "
+                       "the seed's data the numbers are not the same task.")
+
+        left, right = st.columns([1, 1])
+        with left:
+            st.download_button("Download this model (zip)", functools.partial(models_view.model_zip, model.path),
+                               file_name=f"{model.id}.zip", mime="application/zip", icon=":material/download:",
+                               key=f"download-{model.id}", help="model.keras and card.json")
+        with right:
+            if model.source != "store":
+                st.caption("Shipped models (weights/) are read-only: they cannot be deleted here.")
+            elif st.session_state.get("confirm-delete") != model.id:
+                if st.button("Delete this model…", key=f"delete-{model.id}", icon=":material/delete:"):
+                    st.session_state["confirm-delete"] = model.id
                     st.rerun()
-            if no.button("Cancel", key=f"delete-no-{model.id}"):
-                st.session_state.pop("confirm-delete", None)
-                st.rerun()
-
-# Only the open tab runs (on_change="rerun"): the test split is predicted when its tab is opened.
-curves_tab, confusion_tab, test_tab = st.tabs(["Training curves", "Confusion matrices", "Test split"],
-                                              key="models-tabs", on_change="rerun")
-
-if curves_tab.open:
-    with curves_tab, ui.guard("the training curves"):
-        history = models_view.history_curves(card)
-        epochs = history.get("epochs", [])
-        if not epochs:
-            st.info("This card has no training history.")
-        else:
-            st.plotly_chart(charts.loss_and_lr(history), key="loss-lr")
-            recorded = (card.get("history") or {}).get("loss_weights")
-            if recorded:  # an adaptive weighting method's effective weights per epoch
-                st.plotly_chart(charts.loss_weight_curves(recorded, epochs), key="loss-weights")
-            for task in tasks:
-                curves = {s: history.get(s, {}).get(task.name, {}) for s in ("train", "val")}
-                if any(curves.values()):
-                    st.plotly_chart(charts.training_curves(curves, epochs, title=f"{task.name} ({task.kind})"),
-                                    key=f"curves-{task.name}")
-
-if confusion_tab.open:
-    with confusion_tab, ui.guard("the confusion matrices"):
-        test = card.get("metrics", {}).get("test", {})
-        heads = [t for t in tasks if t.kind != "regression" and "confusion_matrix" in test.get(t.name, {})]
-        if not heads:
-            st.info("No classification head with a confusion matrix in this card.")
-        small = [t for t in heads if t.n_classes <= 12]
-        large = [t for t in heads if t.n_classes > 12]
-        if small:
-            columns = st.columns(2)
-            for i, task in enumerate(small):
-                with columns[i % 2]:
-                    st.plotly_chart(charts.confusion_heatmap(test[task.name]["confusion_matrix"], task.class_names,
-                                                             title=f"{task.name}: test split"), key=f"cm-{task.name}")
-        for task in large:
-            st.plotly_chart(charts.confusion_heatmap(test[task.name]["confusion_matrix"], task.class_names,
-                                                     title=f"{task.name}: test split"), key=f"cm-{task.name}")
-        if heads:
-            st.caption("Counts; the shade is the share of the true class's row (recall).")
-
-if test_tab.open:
-    with test_tab, ui.guard("the test-split evaluation"):
-        if not datasets.on_this_machine(preset, config.get("data")):
-            st.info("The ROC curves, predicted-against-actual plots and the sample grid predict this model's test "
-                    "split, whose data is not on this machine. Ways to get it:\n\n"
-                    + "\n".join(common.how_to_get_data(preset)))
-        else:
-            ui.predictor_for(model)  # loads the model (once per process) with its own spinner
-            ev = evaluation(model.preset, model.id, str(model.path))
-            st.caption(f"{ev.n:,} test examples predicted in {ev.seconds:.2f} s (rebuilt from the card: same data, "
-                       f"seed and split as training)")
-            binary = [t for t in tasks if t.kind == "binary"]
-            regression = [t for t in tasks if t.kind == "regression"]
-            plots = [("roc", t) for t in binary] + [("scatter", t) for t in regression]
-            if plots:
-                columns = st.columns(2)
-                for i, (kind, task) in enumerate(plots):
-                    with columns[i % 2]:
-                        if kind == "roc":
-                            points = models_view.roc_points(ev.y_true[task.name], ev.y_pred[task.name])
-                            if points is None:
-                                st.info(f"{task.name}: one class only in the test split, no ROC curve")
-                            else:
-                                title = f"{task.name}: ROC (positive: {task.class_names[1]})"
-                                st.plotly_chart(charts.roc_curve(*points, title=title), key=f"roc-{task.name}")
-                        else:
-                            st.plotly_chart(charts.predicted_vs_actual(ev.y_true[task.name], ev.y_pred[task.name],
-                                                                       unit=task.unit,
-                                                                       title=f"{task.name}: predicted against actual"),
-                                            key=f"scatter-{task.name}")
-
-            st.markdown("##### Test samples, every head's prediction")
-            which = st.segmented_control("Show", ["random samples", "mistakes"], default="random samples",
-                                         key=f"grid-{model.id}")
-            rows = ev.mistake_rows[:len(ev.random_rows)] if which == "mistakes" else ev.random_rows
-            tolerance = ", ".join(
-                f"{t.name} within ±{common.format_value(models_view.REGRESSION_TOLERANCE * (hi - lo), t.unit)}"
-                for t in regression for lo, hi in [ev.ranges[t.name]])
-            st.caption(f"Green: right, red: wrong, grey: no label; {len(ev.mistake_rows):,} of {ev.n:,} test "
-                       "examples have at least one wrong head." + (f" A value counts as right {tolerance} "
-                                                                   "(10% of its training range)." if tolerance else ""))
-            if not rows:
-                st.info("No mistakes on the test split.")
-            elif card["input"]["kind"] == "image":
-                per_row = 6
-                for start in range(0, len(rows), per_row):
-                    columns = st.columns(per_row)
-                    for col, r in zip(columns, rows[start:start + per_row], strict=False):
-                        with col:
-                            st.image(ev.samples[r].image, width=96)
-                            lines = []
-                            for v in models_view.verdicts(tasks, ev, r):
-                                c = "gray" if v.correct is None else "green" if v.correct else "red"
-                                extra = "" if v.correct in (True, None) else f" (true: {v.truth})"
-                                lines.append(f":{c}[{v.head}: {v.predicted}{extra}]")
-                            st.markdown("  \n".join(lines))
             else:
-                frame, marks = models_view.verdict_table(tasks, ev, rows)
-                st.dataframe(frame.style.apply(lambda _: marks.map(colour), axis=None), hide_index=True)
+                st.warning(f"Delete `{model.id}` from the store ({model.path})? This cannot be undone.")
+                yes, no = st.columns(2)
+                if yes.button("Yes, delete it", type="primary", key=f"delete-yes-{model.id}"):
+                    st.session_state.pop("confirm-delete", None)
+                    with ui.guard("deleting the model"):
+                        store.delete(model.id)
+                        evaluation.clear()
+                        st.session_state["models-flash"] = f"Deleted {model.id}."
+                        st.rerun()
+                if no.button("Cancel", key=f"delete-no-{model.id}"):
+                    st.session_state.pop("confirm-delete", None)
+                    st.rerun()
 
-# Hugging Face Hub: publish the selected model (pulling is above the model picker).
-_hub.push_section(model)
+    # Only the open tab runs (on_change="rerun"): the test split is predicted when its tab is opened.
+    curves_tab, confusion_tab, test_tab = st.tabs(["Training curves", "Confusion matrices", "Test split"],
+                                                  key="models-tabs", on_change="rerun")
+
+    if curves_tab.open:
+        with curves_tab, ui.guard("the training curves"):
+            history = models_view.history_curves(card)
+            epochs = history.get("epochs", [])
+            if not epochs:
+                st.info("This card has no training history.")
+            else:
+                st.plotly_chart(charts.loss_and_lr(history), key="loss-lr")
+                recorded = (card.get("history") or {}).get("loss_weights")
+                if recorded:  # an adaptive weighting method's effective weights per epoch
+                    st.plotly_chart(charts.loss_weight_curves(recorded, epochs), key="loss-weights")
+                for task in tasks:
+                    curves = {s: history.get(s, {}).get(task.name, {}) for s in ("train", "val")}
+                    if any(curves.values()):
+                        st.plotly_chart(charts.training_curves(curves, epochs, title=f"{task.name} ({task.kind})"),
+                                        key=f"curves-{task.name}")
+
+    if confusion_tab.open:
+        with confusion_tab, ui.guard("the confusion matrices"):
+            test = card.get("metrics", {}).get("test", {})
+            heads = [t for t in tasks if t.kind != "regression" and "confusion_matrix" in test.get(t.name, {})]
+            if not heads:
+                st.info("No classification head with a confusion matrix in this card.")
+            small = [t for t in heads if t.n_classes <= 12]
+            large = [t for t in heads if t.n_classes > 12]
+            if small:
+                columns = st.columns(2)
+                for i, task in enumerate(small):
+                    with columns[i % 2]:
+                        figure = charts.confusion_heatmap(test[task.name]["confusion_matrix"], task.class_names,
+                                                          title=f"{task.name}: test split")
+                        st.plotly_chart(figure, key=f"cm-{task.name}")
+            for task in large:
+                st.plotly_chart(charts.confusion_heatmap(test[task.name]["confusion_matrix"], task.class_names,
+                                                         title=f"{task.name}: test split"), key=f"cm-{task.name}")
+            if heads:
+                st.caption("Counts; the shade is the share of the true class's row (recall).")
+
+    if test_tab.open:
+        with test_tab, ui.guard("the test-split evaluation"):
+            if not datasets.on_this_machine(preset, config.get("data")):
+                st.info("The ROC curves, predicted-against-actual plots and the sample grid predict this model's test "
+                        "split, whose data is not on this machine. Ways to get it:\n\n"
+                        + "\n".join(common.how_to_get_data(preset)))
+            else:
+                ui.predictor_for(model)  # loads the model (once per process) with its own spinner
+                ev = evaluation(model.preset, model.id, str(model.path))
+                st.caption(f"{ev.n:,} test examples predicted in {ev.seconds:.2f} s (rebuilt from the card: same data, "
+                           f"seed and split as training)")
+                binary = [t for t in tasks if t.kind == "binary"]
+                regression = [t for t in tasks if t.kind == "regression"]
+                plots = [("roc", t) for t in binary] + [("scatter", t) for t in regression]
+                if plots:
+                    columns = st.columns(2)
+                    for i, (kind, task) in enumerate(plots):
+                        with columns[i % 2]:
+                            if kind == "roc":
+                                points = models_view.roc_points(ev.y_true[task.name], ev.y_pred[task.name])
+                                if points is None:
+                                    st.info(f"{task.name}: one class only in the test split, no ROC curve")
+                                else:
+                                    title = f"{task.name}: ROC (positive: {task.class_names[1]})"
+                                    st.plotly_chart(charts.roc_curve(*points, title=title), key=f"roc-{task.name}")
+                            else:
+                                st.plotly_chart(charts.predicted_vs_actual(ev.y_true[task.name], ev.y_pred[task.name],
+                                                                           unit=task.unit,
+                                                                           title=f"{task.name}: predicted vs actual"),
+                                                key=f"scatter-{task.name}")
+
+                st.markdown("##### Test samples, every head's prediction")
+                which = st.segmented_control("Show", ["random samples", "mistakes"], default="random samples",
+                                             key=f"grid-{model.id}")
+                rows = ev.mistake_rows[:len(ev.random_rows)] if which == "mistakes" else ev.random_rows
+                tolerance = ", ".join(
+                    f"{t.name} within ±{common.format_value(models_view.REGRESSION_TOLERANCE * (hi - lo), t.unit)}"
+                    for t in regression for lo, hi in [ev.ranges[t.name]])
+                right = f" A value counts as right {tolerance} (10% of its training range)." if tolerance else ""
+                st.caption(f"Green: right, red: wrong, grey: no label; {len(ev.mistake_rows):,} of {ev.n:,} test "
+                           "examples have at least one wrong head." + right)
+                if not rows:
+                    st.info("No mistakes on the test split.")
+                elif card["input"]["kind"] == "image":
+                    per_row = 6
+                    for start in range(0, len(rows), per_row):
+                        columns = st.columns(per_row)
+                        for col, r in zip(columns, rows[start:start + per_row], strict=False):
+                            with col:
+                                st.image(ev.samples[r].image, width=96)
+                                lines = []
+                                for v in models_view.verdicts(tasks, ev, r):
+                                    c = "gray" if v.correct is None else "green" if v.correct else "red"
+                                    extra = "" if v.correct in (True, None) else f" (true: {v.truth})"
+                                    lines.append(f":{c}[{v.head}: {v.predicted}{extra}]")
+                                st.markdown("  \n".join(lines))
+                else:
+                    frame, marks = models_view.verdict_table(tasks, ev, rows)
+                    st.dataframe(frame.style.apply(lambda _: marks.map(colour), axis=None), hide_index=True)
+
+    # Hugging Face Hub: publish the selected model (pulling is above the model picker).
+    _hub.push_section(model)
+
+
+main()

@@ -12,8 +12,6 @@ from mtl_core.views import common, tradeoffs
 from mtl_core.views import models as models_view
 from pages import _ui as ui
 
-ui.page_setup("tradeoffs")
-
 SWEEP_JOBS = "tradeoffs-sweep-jobs"  # {preset: [job ids]} of the sweep launched from this page
 
 
@@ -31,186 +29,194 @@ def open_model(preset_name: str, key: str) -> None:
         ui.choose_model(preset_name, model_id)
 
 
-preset = ui.current_preset()
-store = ui.store()
-st.title("Trade-offs")
-st.caption("How much of one head's quality does another head cost? Train one model per loss weighting (a sweep) "
-           "and compare their validation metrics, or train one loss-conditioned model that takes the weighting "
-           "as an input and move a slider.")
-if len(preset.tasks) < 2:
-    st.info(f"{preset.name} has a single head: there is no trade-off to explore.")
-    st.stop()
+def main() -> None:
+    ui.page_setup("tradeoffs")
 
-heads = [t.name for t in preset.tasks]
+    preset = ui.current_preset()
+    store = ui.store()
+    st.title("Trade-offs")
+    st.caption("How much of one head's quality does another head cost? Train one model per loss weighting (a sweep) "
+               "and compare their validation metrics, or train one loss-conditioned model that takes the weighting "
+               "as an input and move a slider.")
+    if len(preset.tasks) < 2:
+        st.info(f"{preset.name} has a single head: there is no trade-off to explore.")
+        st.stop()
 
-# ----------------------------------------------------------------------------- sweep of static models
-st.subheader("Sweep: one model per weighting")
-with ui.guard("the sweep"):
-    groups = tradeoffs.sweep_groups(store, preset.name)
-    with st.expander("Run a sweep in the background", expanded=not groups, icon=":material/tune:"):
-        c1, c2, c3 = st.columns(3)
-        points = c1.slider("Points (weight vectors)", 2, 15, 5, key="tradeoffs-points")
-        method = c2.radio("Weight vectors", pareto.METHODS, horizontal=True, key="tradeoffs-method",
-                          help="grid: a regular grid over the weight simplex; dirichlet: random, seeded")
-        epochs = c3.number_input("Epochs per model", 1, 200, min(preset.train.epochs, 10), key="tradeoffs-epochs")
-        vectors = pareto.weight_vectors(heads, points, method)
-        st.caption("Weights (each head keeps at least 5% of the total; equal weights are 1 each): "
-                   + " · ".join(f"[{tradeoffs.weights_text(v)}]" for v in vectors))
-        if st.button("Start the sweep", icon=":material/play_arrow:", key="tradeoffs-start"):
-            submitted = submit_sweep(preset.name, vectors, ["--epochs", str(int(epochs))], store=store)
-            st.session_state.setdefault(SWEEP_JOBS, {})[preset.name] = [j.id for j in submitted.jobs]
-            st.success(f"Queued {len(submitted.jobs)} training job(s); {len(submitted.stored)} model(s) were in the "
-                       "store already. They appear below as they finish.")
+    heads = [t.name for t in preset.tasks]
 
-    launched = st.session_state.get(SWEEP_JOBS, {}).get(preset.name)
-    if launched:
-        @st.fragment(run_every=3)
-        def sweep_progress() -> None:
-            from mtl_core.control.jobs import JobQueue, progress
+    # ----------------------------------------------------------------------------- sweep of static models
+    st.subheader("Sweep: one model per weighting")
+    with ui.guard("the sweep"):
+        groups = tradeoffs.sweep_groups(store, preset.name)
+        with st.expander("Run a sweep in the background", expanded=not groups, icon=":material/tune:"):
+            c1, c2, c3 = st.columns(3)
+            points = c1.slider("Points (weight vectors)", 2, 15, 5, key="tradeoffs-points")
+            method = c2.radio("Weight vectors", pareto.METHODS, horizontal=True, key="tradeoffs-method",
+                              help="grid: a regular grid over the weight simplex; dirichlet: random, seeded")
+            epochs = c3.number_input("Epochs per model", 1, 200, min(preset.train.epochs, 10), key="tradeoffs-epochs")
+            vectors = pareto.weight_vectors(heads, points, method)
+            st.caption("Weights (each head keeps at least 5% of the total; equal weights are 1 each): "
+                       + " · ".join(f"[{tradeoffs.weights_text(v)}]" for v in vectors))
+            if st.button("Start the sweep", icon=":material/play_arrow:", key="tradeoffs-start"):
+                submitted = submit_sweep(preset.name, vectors, ["--epochs", str(int(epochs))], store=store)
+                st.session_state.setdefault(SWEEP_JOBS, {})[preset.name] = [j.id for j in submitted.jobs]
+                st.success(f"Queued {len(submitted.jobs)} training job(s); {len(submitted.stored)} model(s) were "
+                           "in the store already. They appear below as they finish.")
 
-            queue = JobQueue()
-            queue.advance()
-            jobs = {j.id: j for j in queue.list()}
-            mine = [jobs[i] for i in launched if i in jobs]
-            done = sum(j.finished for j in mine)
-            fraction = sum(progress(j)["fraction"] for j in mine) / max(len(mine), 1)
-            st.progress(fraction, text=f"sweep: {done} of {len(mine)} trainings finished")
-            failed = [j for j in mine if j.state == "failed"]
-            if failed:
-                st.warning(f"{len(failed)} training(s) failed: {failed[0].error}")
-            if mine and done == len(mine):
-                st.session_state[SWEEP_JOBS].pop(preset.name, None)
-                st.rerun()
+        launched = st.session_state.get(SWEEP_JOBS, {}).get(preset.name)
+        if launched:
+            @st.fragment(run_every=3)
+            def sweep_progress() -> None:
+                from mtl_core.control.jobs import JobQueue, progress
 
-        sweep_progress()
-
-    if not groups:
-        st.info(f"No multi-head model of {preset.name} yet. Run a sweep above, or from the command line: "
-                f"`python -m mtl_core sweep --preset {preset.name} --points 5`.")
-    else:
-        group_key = st.selectbox("Models compared (the same config but for the loss weights)",
-                                 [g.key for g in groups], key=f"tradeoffs-group-{preset.name}",
-                                 format_func=lambda k: next(g.label for g in groups if g.key == k))
-        group = next(g for g in groups if g.key == group_key)
-        doc = sweep_document(preset.name, group.key, tuple(m.id for m in group.models))
-        ids = [p["model"] for p in doc["points"]]
-        pick_key = f"tradeoffs-pick-{preset.name}"
-        left, right = st.columns([2, 1])
-        with left:
-            event = st.plotly_chart(tradeoffs.front_figure(doc, st.session_state.get(pick_key)),
-                                    key=f"tradeoffs-front-{group.key}", on_select="rerun",
-                                    selection_mode="points", config={"displayModeBar": False})
-            clicked = [p.get("customdata") for p in (event.selection.points if event else [])]
-            clicked = next((c for c in clicked if c in ids), None)
-            seen_key = f"{pick_key}-clicked"
-            if clicked and clicked != st.session_state.get(seen_key):  # a new click on the chart
-                st.session_state[seen_key] = clicked
-                st.session_state[pick_key] = clicked
-                ui.choose_model(preset.name, clicked)
-        with right:
-            st.metric("Hypervolume of the front", f"{doc['hypervolume']:.4f}",
-                      help="The volume of metric space the Pareto-optimal models dominate, measured from a "
-                           "reference of uninformed models (chance accuracy, AUC 0.5, the MAE of predicting "
-                           "the median). Larger is better; comparable between sweeps on the same data.")
-            st.caption(f"{sum(p['pareto'] for p in doc['points'])} of {len(ids)} models Pareto-optimal (★, blue). "
-                       "Reference: " + ", ".join(f"{h} {v:.3g}" for h, v in doc["reference"].items())
-                       + ". Metrics of the validation split.")
-            if st.session_state.get(pick_key) not in ids:
-                st.session_state[pick_key] = next(p["model"] for p in doc["points"] if p["pareto"])
-            chosen = st.selectbox("Open a model", ids, key=pick_key, on_change=open_model,
-                                  args=(preset.name, pick_key),
-                                  format_func=lambda i: ("★ " if doc["points"][ids.index(i)]["pareto"] else "")
-                                  + tradeoffs.weights_text(doc["points"][ids.index(i)]["weights"]),
-                                  help="Or click a point. The model you open becomes the Predict page's model.")
-        st.dataframe(tradeoffs.points_table(doc), hide_index=True)
-        model = store.find(chosen)
-        if model is not None:
-            with st.container(border=True):
-                config = model.card.get("config", {})
-                st.markdown(f"**`{model.id}`** · loss weights {tradeoffs.weights_text(config.get('loss_weights', {}))}"
-                            f" · {config.get('epochs')} epochs · {model.source}")
-                st.dataframe(models_view.metrics_table(model.card), hide_index=True)
-                chosen_now = st.session_state.get(ui.CHOSEN_KEY, {}).get(preset.name) == model.id
-                if chosen_now:
-                    st.caption(":material/check: The Predict and Models pages now use this model.")
-                elif st.button("Use this model in Predict", key=f"tradeoffs-use-{model.id}",
-                               icon=":material/online_prediction:"):
-                    ui.choose_model(preset.name, model.id)
+                queue = JobQueue()
+                queue.advance()
+                jobs = {j.id: j for j in queue.list()}
+                mine = [jobs[i] for i in launched if i in jobs]
+                done = sum(j.finished for j in mine)
+                fraction = sum(progress(j)["fraction"] for j in mine) / max(len(mine), 1)
+                st.progress(fraction, text=f"sweep: {done} of {len(mine)} trainings finished")
+                failed = [j for j in mine if j.state == "failed"]
+                if failed:
+                    st.warning(f"{len(failed)} training(s) failed: {failed[0].error}")
+                if mine and done == len(mine):
+                    st.session_state[SWEEP_JOBS].pop(preset.name, None)
                     st.rerun()
 
-# ----------------------------------------------------------------------------- loss-conditioned model
-st.subheader("One model for every weighting")
-st.caption("A loss-conditioned model (You Only Train Once, Dosovitskiy & Djolonga 2020) takes the loss weights "
-           "λ as an input: trained once with λ drawn per example, it answers for any λ.")
-with ui.guard("the loss-conditioned model"):
-    models = tradeoffs.conditioned_models(store, preset.name)
-    if not models:
-        st.info(f"No loss-conditioned model of {preset.name} yet. Train one: "
-                f"`python -m mtl_core train --preset {preset.name} --conditioned`, or here in the background.")
-        if st.button("Train one in the background", key="tradeoffs-train-conditioned", icon=":material/play_arrow:"):
-            from mtl_core.control.jobs import JobQueue
+            sweep_progress()
 
-            queue = JobQueue()
-            job = queue.submit(["--preset", preset.name, "--conditioned"])
-            queue.advance()
-            st.success(f"Queued job {job.id}; the model appears here when it is done.")
-        st.stop()
-    model_id = st.selectbox("Loss-conditioned model", [m.id for m in models], key=f"tradeoffs-cond-{preset.name}")
-    model = next(m for m in models if m.id == model_id)
-    card = model.card
-    info = card["conditioned"]
-    lam_heads = info["heads"]
-    st.markdown("**λ**: how much each head's loss counts (normalised to sum 1)")
-    columns = st.columns(len(lam_heads))
-    raw = {}
-    for col, head in zip(columns, lam_heads, strict=True):
-        raw[head] = col.slider(head, 0.0, 1.0, round(float(info["default"][head]), 2), 0.05,
-                               key=f"tradeoffs-lambda-{model.id}-{head}")
-    lam = tradeoffs.lambda_from_sliders(raw, lam_heads)
-    st.caption("λ = " + tradeoffs.weights_text(lam) + f" · training drew λ `{info['sampling']}`")
-
-    near = tradeoffs.cond.nearest_grid_point(card, lam)
-    st.markdown(f"**Validation metrics at the nearest grid point** (λ {tradeoffs.weights_text(near['weights'])})")
-    metric_cols = st.columns(len(lam_heads))
-    tasks = card_tasks(card)
-    for col, task in zip(metric_cols, tasks, strict=True):
-        metric, value = task.head_kind.front_metric(near["metrics"][task.name])
-        col.metric(f"{task.name} {metric}", f"{value:.4f}")
-    figures = tradeoffs.grid_figures(card, lam)
-    fig_cols = st.columns(len(figures)) if len(figures) > 1 else [st.container()]
-    for col, fig in zip(fig_cols, figures, strict=True):
-        with col:
-            st.plotly_chart(fig, config={"displayModeBar": False}, key=f"tradeoffs-grid-{id(fig)}")
-
-    st.markdown("**Predictions at this λ**")
-    predictor = ui.predictor_for(model)
-    upload = st.file_uploader("An image of your own (or pick a test sample below)", key="tradeoffs-upload",
-                              type=["png", "jpg", "jpeg", "bmp", "gif", "webp"]) \
-        if card["input"]["kind"] == "image" else None
-    if upload is not None:
-        source, name, truth = upload.getvalue(), upload.name, None
-    else:
-        if not datasets.on_this_machine(preset, card["config"].get("data")):
-            st.info("The test samples come from this model's data, which is not on this machine.")
-            st.stop()
-        samples = ui.gallery(model, 6, 0)
-        index = st.radio("Test sample", list(range(len(samples))), horizontal=True, key=f"tradeoffs-sample-{model.id}",
-                         format_func=lambda i: f"#{samples[i].index}")
-        sample = samples[index]
-        source = sample.x if sample.x is not None else sample.row
-        name, truth = f"test sample #{sample.index}", sample.labels
-    prediction = predictor.predict([source], [name], loss_weights=lam)
-    item = prediction.items[0]
-    if "error" in item:
-        st.error(item["error"])
-    else:
-        left, right = st.columns([1, max(len(tasks), 1) * 2])
-        if card["input"]["kind"] == "image":
+        if not groups:
+            st.info(f"No multi-head model of {preset.name} yet. Run a sweep above, or from the command line: "
+                    f"`python -m mtl_core sweep --preset {preset.name} --points 5`.")
+        else:
+            group_key = st.selectbox("Models compared (the same config but for the loss weights)",
+                                     [g.key for g in groups], key=f"tradeoffs-group-{preset.name}",
+                                     format_func=lambda k: next(g.label for g in groups if g.key == k))
+            group = next(g for g in groups if g.key == group_key)
+            doc = sweep_document(preset.name, group.key, tuple(m.id for m in group.models))
+            ids = [p["model"] for p in doc["points"]]
+            pick_key = f"tradeoffs-pick-{preset.name}"
+            left, right = st.columns([2, 1])
             with left:
-                st.image(common.to_display(predictor.prepare(source, name)), caption=name, width="stretch")
-        with right:
-            ui.head_panels(tasks, item["outputs"], ui.context_for(model), truth, key=f"tradeoffs-pred-{model.id}")
-    if st.button("Use this model in Predict", key=f"tradeoffs-use-cond-{model.id}",
-                 help="Predict then uses the model's default λ (its training weights)"):
-        ui.choose_model(preset.name, model.id)
-        st.success("The Predict page now uses this model (at its default λ).")
+                event = st.plotly_chart(tradeoffs.front_figure(doc, st.session_state.get(pick_key)),
+                                        key=f"tradeoffs-front-{group.key}", on_select="rerun",
+                                        selection_mode="points", config={"displayModeBar": False})
+                clicked = [p.get("customdata") for p in (event.selection.points if event else [])]
+                clicked = next((c for c in clicked if c in ids), None)
+                seen_key = f"{pick_key}-clicked"
+                if clicked and clicked != st.session_state.get(seen_key):  # a new click on the chart
+                    st.session_state[seen_key] = clicked
+                    st.session_state[pick_key] = clicked
+                    ui.choose_model(preset.name, clicked)
+            with right:
+                st.metric("Hypervolume of the front", f"{doc['hypervolume']:.4f}",
+                          help="The volume of metric space the Pareto-optimal models dominate, measured from a "
+                               "reference of uninformed models (chance accuracy, AUC 0.5, the MAE of predicting "
+                               "the median). Larger is better; comparable between sweeps on the same data.")
+                st.caption(f"{sum(p['pareto'] for p in doc['points'])} of {len(ids)} models Pareto-optimal (★, blue). "
+                           "Reference: " + ", ".join(f"{h} {v:.3g}" for h, v in doc["reference"].items())
+                           + ". Metrics of the validation split.")
+                if st.session_state.get(pick_key) not in ids:
+                    st.session_state[pick_key] = next(p["model"] for p in doc["points"] if p["pareto"])
+                chosen = st.selectbox("Open a model", ids, key=pick_key, on_change=open_model,
+                                      args=(preset.name, pick_key),
+                                      format_func=lambda i: ("★ " if doc["points"][ids.index(i)]["pareto"] else "")
+                                      + tradeoffs.weights_text(doc["points"][ids.index(i)]["weights"]),
+                                      help="Or click a point. The model you open becomes the Predict page's model.")
+            st.dataframe(tradeoffs.points_table(doc), hide_index=True)
+            model = store.find(chosen)
+            if model is not None:
+                with st.container(border=True):
+                    config = model.card.get("config", {})
+                    weights = tradeoffs.weights_text(config.get("loss_weights", {}))
+                    st.markdown(f"**`{model.id}`** · loss weights {weights} · {config.get('epochs')} epochs · "
+                                f"{model.source}")
+                    st.dataframe(models_view.metrics_table(model.card), hide_index=True)
+                    chosen_now = st.session_state.get(ui.CHOSEN_KEY, {}).get(preset.name) == model.id
+                    if chosen_now:
+                        st.caption(":material/check: The Predict and Models pages now use this model.")
+                    elif st.button("Use this model in Predict", key=f"tradeoffs-use-{model.id}",
+                                   icon=":material/online_prediction:"):
+                        ui.choose_model(preset.name, model.id)
+                        st.rerun()
+
+    # ----------------------------------------------------------------------------- loss-conditioned model
+    st.subheader("One model for every weighting")
+    st.caption("A loss-conditioned model (You Only Train Once, Dosovitskiy & Djolonga 2020) takes the loss weights "
+               "λ as an input: trained once with λ drawn per example, it answers for any λ.")
+    with ui.guard("the loss-conditioned model"):
+        models = tradeoffs.conditioned_models(store, preset.name)
+        if not models:
+            st.info(f"No loss-conditioned model of {preset.name} yet. Train one: "
+                    f"`python -m mtl_core train --preset {preset.name} --conditioned`, or here in the background.")
+            if st.button("Train one in the background", key="tradeoffs-train-conditioned",
+                         icon=":material/play_arrow:"):
+                from mtl_core.control.jobs import JobQueue
+
+                queue = JobQueue()
+                job = queue.submit(["--preset", preset.name, "--conditioned"])
+                queue.advance()
+                st.success(f"Queued job {job.id}; the model appears here when it is done.")
+            st.stop()
+        model_id = st.selectbox("Loss-conditioned model", [m.id for m in models], key=f"tradeoffs-cond-{preset.name}")
+        model = next(m for m in models if m.id == model_id)
+        card = model.card
+        info = card["conditioned"]
+        lam_heads = info["heads"]
+        st.markdown("**λ**: how much each head's loss counts (normalised to sum 1)")
+        columns = st.columns(len(lam_heads))
+        raw = {}
+        for col, head in zip(columns, lam_heads, strict=True):
+            raw[head] = col.slider(head, 0.0, 1.0, round(float(info["default"][head]), 2), 0.05,
+                                   key=f"tradeoffs-lambda-{model.id}-{head}")
+        lam = tradeoffs.lambda_from_sliders(raw, lam_heads)
+        st.caption("λ = " + tradeoffs.weights_text(lam) + f" · training drew λ `{info['sampling']}`")
+
+        near = tradeoffs.cond.nearest_grid_point(card, lam)
+        st.markdown(f"**Validation metrics at the nearest grid point** (λ {tradeoffs.weights_text(near['weights'])})")
+        metric_cols = st.columns(len(lam_heads))
+        tasks = card_tasks(card)
+        for col, task in zip(metric_cols, tasks, strict=True):
+            metric, value = task.head_kind.front_metric(near["metrics"][task.name])
+            col.metric(f"{task.name} {metric}", f"{value:.4f}")
+        figures = tradeoffs.grid_figures(card, lam)
+        fig_cols = st.columns(len(figures)) if len(figures) > 1 else [st.container()]
+        for col, fig in zip(fig_cols, figures, strict=True):
+            with col:
+                st.plotly_chart(fig, config={"displayModeBar": False}, key=f"tradeoffs-grid-{id(fig)}")
+
+        st.markdown("**Predictions at this λ**")
+        predictor = ui.predictor_for(model)
+        upload = st.file_uploader("An image of your own (or pick a test sample below)", key="tradeoffs-upload",
+                                  type=["png", "jpg", "jpeg", "bmp", "gif", "webp"]) \
+            if card["input"]["kind"] == "image" else None
+        if upload is not None:
+            source, name, truth = upload.getvalue(), upload.name, None
+        else:
+            if not datasets.on_this_machine(preset, card["config"].get("data")):
+                st.info("The test samples come from this model's data, which is not on this machine.")
+                st.stop()
+            samples = ui.gallery(model, 6, 0)
+            index = st.radio("Test sample", list(range(len(samples))), horizontal=True,
+                             key=f"tradeoffs-sample-{model.id}", format_func=lambda i: f"#{samples[i].index}")
+            sample = samples[index]
+            source = sample.x if sample.x is not None else sample.row
+            name, truth = f"test sample #{sample.index}", sample.labels
+        prediction = predictor.predict([source], [name], loss_weights=lam)
+        item = prediction.items[0]
+        if "error" in item:
+            st.error(item["error"])
+        else:
+            left, right = st.columns([1, max(len(tasks), 1) * 2])
+            if card["input"]["kind"] == "image":
+                with left:
+                    st.image(common.to_display(predictor.prepare(source, name)), caption=name, width="stretch")
+            with right:
+                ui.head_panels(tasks, item["outputs"], ui.context_for(model), truth, key=f"tradeoffs-pred-{model.id}")
+        if st.button("Use this model in Predict", key=f"tradeoffs-use-cond-{model.id}",
+                     help="Predict then uses the model's default λ (its training weights)"):
+            ui.choose_model(preset.name, model.id)
+            st.success("The Predict page now uses this model (at its default λ).")
+
+
+main()

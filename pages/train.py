@@ -3,139 +3,48 @@ background job (a separate process, see mtl_core.control.jobs) and the page foll
 validation curves, adaptive loss weights, Cancel. A config trained before opens its stored model at once.
 Every option here is a flag of `python -m mtl_core train`; the page shows the equivalent command."""
 
+from dataclasses import dataclass
+
 import streamlit as st
 
 from mtl_core.control import datasets, methods
 from mtl_core.control.jobs import JobQueue
+from mtl_core.control.presets.base import Preset
 from mtl_core.errors import UserError
 from mtl_core.views import charts, common
 from mtl_core.views import train as train_form
 from pages import _ui as ui
 
-ui.page_setup("train")
+
+@dataclass
+class JobPanel:
+    """What the live job panel needs besides the job: the preset, its heads and the queue."""
+
+    preset: Preset
+    heads: list[str]
+    queue: JobQueue
+
+
 POLL_SECONDS = 1.0
 JOB_KEY = "train-job"  # {preset: job id} followed by this session
 
-preset = ui.current_preset()
-store = ui.store()
-queue = JobQueue()
-defaults = train_form.form_defaults(preset)
-heads = [t.name for t in preset.tasks]
-key = f"train-{preset.name}"
-
-st.title("Train")
-st.caption(f"Retrain **{preset.name}** with other loss weights and watch what the model becomes. Trainings run "
-           "in the background, one at a time on this machine (the others wait in the queue below); they go on "
-           "when you leave the page and are still listed after a reload or a restart of the app.")
-if not datasets.on_this_machine(preset):
-    st.warning("This preset's data is not on this machine, so a training here would fail. "
-               + " ".join(common.how_to_get_data(preset)))
-
-# ----------------------------------------------------------------------------- the form
-weights_col, options_col = st.columns([1, 1], gap="large")
-with weights_col:
-    st.subheader("Loss weights")
-    weights = {}
-    for task in preset.tasks:
-        weights[task.name] = st.slider(
-            f"{task.name} ({task.kind})", value=float(defaults.loss_weights[task.name]), key=f"{key}-w-{task.name}",
-            help=f"How much {task.name}'s loss counts in the total (preset default "
-                 f"{defaults.loss_weights[task.name]:g}). 0 leaves the head untrained.", **train_form.SLIDER)
-    conditioned = st.toggle("One model for every weighting (loss-conditioned)", key=f"{key}-conditioned",
-                            help="The loss weights become an input of the model, drawn per example while it "
-                                 "trains; the sliders give its default. Explore it on the Trade-offs page.")
-    choices = train_form.method_choices()
-    method = st.selectbox("Weighting method", list(choices), key=f"{key}-method", disabled=conditioned,
-                          format_func=lambda m: f"{m}: {choices[m]}",
-                          help="Adaptive methods change the weights during training; the sliders multiply them.")
-    if conditioned:
-        method = defaults.weighting
-    method_options = {}
-    for option in methods.methods()[method].options:  # e.g. GradNorm's alpha
-        method_options[option.name] = st.number_input(
-            f"{method}: {option.name}", option.low, option.high, option.default, (option.high - option.low) / 100,
-            key=f"{key}-{method}-{option.name}", help=option.help)
-
-with options_col:
-    st.subheader("Training")
-    a, b = st.columns(2)
-    epochs = a.number_input("Epochs", 1, 1000, defaults.epochs, key=f"{key}-epochs",
-                            help="At most this many; early stopping on the validation loss may stop sooner.")
-    batch_size = b.number_input("Batch size", 1, 8192, defaults.batch_size, key=f"{key}-batch")
-    lr = a.number_input("Learning rate", 1e-6, 1.0, float(defaults.lr), format="%.5f", step=1e-4, key=f"{key}-lr")
-    seed = b.number_input("Seed", 0, 2**31 - 1, defaults.seed, key=f"{key}-seed")
-    limit = a.number_input("Training-set size", 0, 10_000_000, 0, step=100, key=f"{key}-limit",
-                           help="Train on a random subset of this many examples (0: all of them).")
-    precision = b.selectbox("Precision", ["auto", "float32", "mixed_bfloat16", "mixed_float16"],
-                            key=f"{key}-precision",
-                            help="auto: float16 mixed precision on a GPU, bfloat16 on a CPU that has it, else float32.")
-    device = a.selectbox("Device", ["auto", "gpu", "cpu"], key=f"{key}-device",
-                         help="auto: the GPU when TensorFlow sees one (several: MirroredStrategy), else the CPU.")
-    with st.expander("Head options", expanded=False):
-        detach, links = {}, {}
-        for head in heads:
-            left, right = st.columns([1, 2])
-            detach[head] = left.checkbox(f"stop-gradient: {head}", value=defaults.detach.get(head, False),
-                                         key=f"{key}-detach-{head}",
-                                         help="The head learns from the shared features without changing them.")
-            links[head] = right.multiselect(f"{head} also takes the features of", [h for h in heads if h != head],
-                                            default=defaults.links.get(head, []), key=f"{key}-link-{head}")
-    freeze = None
-    if defaults.freeze is not None:
-        freeze = st.slider("Frozen share of the pretrained backbone", 0.0, 1.0, defaults.freeze, 0.05,
-                           key=f"{key}-freeze", help="The first layers of the ImageNet network keep their weights.")
-
-form = train_form.TrainForm(
-    loss_weights=weights, weighting=method, weighting_options=method_options, epochs=int(epochs),
-    batch_size=int(batch_size),
-    lr=float(lr), seed=int(seed), limit=int(limit) or None, detach=detach, links=links, freeze=freeze,
-    precision=precision, device=device, conditioned=conditioned)
-argv = train_form.train_args(preset, form)
-
-config, trained = None, None
-try:
-    config = train_form.check(argv)
-    trained = train_form.find_trained(store, config)
-except UserError as exc:
-    st.error(str(exc))
-st.code(train_form.command_line(argv), language="bash", wrap_lines=True)
-
-left, right = st.columns([1, 3])
-if left.button("Train", type="primary", disabled=config is None, key=f"{key}-submit", icon=":material/play_arrow:"):
-    if trained is not None:
-        ui.choose_model(preset.name, trained.id)
-        st.session_state["train-flash"] = (f"This config was trained before: model `{trained.id}` is open on the "
-                                           "Predict and Models pages (nothing was retrained).")
-    else:
-        with ui.guard("starting the training"):
-            job = queue.submit(argv)
-            queue.advance()
-            st.session_state.setdefault(JOB_KEY, {})[preset.name] = job.id
-    st.rerun()
-if trained is not None:
-    right.info(f"Trained before: model `{trained.id}`. Train opens it instead of training again.")
-
-flash = st.session_state.pop("train-flash", None)
-if flash:
-    st.success(flash)
-
 
 # ----------------------------------------------------------------------------- the job
-def show_job(job_id: str) -> None:
-    queue.advance()  # notices a finished or dead training and starts the next one
-    job = queue.get(job_id)
+def show_job(s: JobPanel, job_id: str) -> None:
+    s.queue.advance()  # notices a finished or dead training and starts the next one
+    job = s.queue.get(job_id)
     fraction, line = train_form.job_status(job)
     st.progress(fraction, text=f"Job `{job.id}`: {line}")
     if job.state in ("queued", "running"):
         if st.button("Cancel", key=f"cancel-{job.id}", icon=":material/stop:"):
             with st.spinner("Stopping the training…"):
-                queue.cancel(job.id)
+                s.queue.cancel(job.id)
             st.rerun(scope="app")
     elif job.state == "done" and job.model:
         opened = st.session_state.setdefault("train-opened-jobs", set())
         if job.id not in opened:  # once: the user may pick another model on those pages afterwards
             opened.add(job.id)
-            ui.choose_model(preset.name, job.model.split(",")[0])
+            ui.choose_model(s.preset.name, job.model.split(",")[0])
         st.success(f"Model `{job.model}` is ready: it is now the model of the Predict and Models pages.")
     elif job.state == "failed":
         st.error(f"The training failed: {job.error or 'no reason recorded'}. The store is as it was.")
@@ -143,8 +52,8 @@ def show_job(job_id: str) -> None:
             st.code("\n".join(job.log_tail or []) or "(empty)")
     curves = train_form.job_curves(job)
     if curves["epochs"]:
-        columns = st.columns(min(len(heads), 3))
-        for i, task in enumerate(t for t in preset.tasks if t.name in curves["val"] or t.name in curves["train"]):
+        columns = st.columns(min(len(s.heads), 3))
+        for i, task in enumerate(t for t in s.preset.tasks if t.name in curves["val"] or t.name in curves["train"]):
             metric, _ = task.primary_metric
             with columns[i % len(columns)]:
                 st.plotly_chart(charts.training_curves(train_form.head_curves(curves, task.name, metric),
@@ -160,32 +69,144 @@ def show_job(job_id: str) -> None:
         st.rerun(scope="app")  # stop polling: the next run draws this panel without run_every
 
 
-followed = st.session_state.get(JOB_KEY, {}).get(preset.name)
-with ui.guard("the job list"):
-    jobs = queue.list()
-    if followed is None:  # after a reload: the newest job of this preset
-        followed = next((j.id for j in jobs if j.preset == preset.name), None)
-    if followed is not None:
-        st.subheader("Training")
-        job = queue.get(followed)
-        active = not job.finished
-        if active:
-            st.session_state["train-watching"] = job.id
-        with ui.guard("the training's progress"):
-            st.fragment(show_job, run_every=POLL_SECONDS if active else None)(followed)
+def main() -> None:
+    ui.page_setup("train")
 
-    st.subheader("Queue")
-    if jobs:
-        table = train_form.jobs_table(jobs)
-        st.dataframe(table, hide_index=True, column_config={
-            "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent")})
-        waiting = [j.id for j in jobs if j.state in ("queued", "running") and j.id != followed]
-        if waiting:
-            c1, c2 = st.columns([3, 1])
-            chosen = c1.selectbox("Another job", waiting, key="train-other-job", label_visibility="collapsed")
-            if c2.button("Cancel that job", key="train-cancel-other"):
-                with st.spinner("Stopping…"):
-                    queue.cancel(chosen)
-                st.rerun()
-    else:
-        st.caption("No jobs yet. The CLI sees the same queue: `python -m mtl_core jobs`.")
+    preset = ui.current_preset()
+    store = ui.store()
+    queue = JobQueue()
+    defaults = train_form.form_defaults(preset)
+    heads = [t.name for t in preset.tasks]
+    key = f"train-{preset.name}"
+    s = JobPanel(preset, heads, queue)
+
+    st.title("Train")
+    st.caption(f"Retrain **{preset.name}** with other loss weights and watch what the model becomes. Trainings run "
+               "in the background, one at a time on this machine (the others wait in the queue below); they go on "
+               "when you leave the page and are still listed after a reload or a restart of the app.")
+    if not datasets.on_this_machine(preset):
+        st.warning("This preset's data is not on this machine, so a training here would fail. "
+                   + " ".join(common.how_to_get_data(preset)))
+
+    # ----------------------------------------------------------------------------- the form
+    weights_col, options_col = st.columns([1, 1], gap="large")
+    with weights_col:
+        st.subheader("Loss weights")
+        weights = {}
+        for task in preset.tasks:
+            weights[task.name] = st.slider(
+                f"{task.name} ({task.kind})", value=float(defaults.loss_weights[task.name]), key=f"{key}-w-{task.name}",
+                help=f"How much {task.name}'s loss counts in the total (preset default "
+                     f"{defaults.loss_weights[task.name]:g}). 0 leaves the head untrained.", **train_form.SLIDER)
+        conditioned = st.toggle("One model for every weighting (loss-conditioned)", key=f"{key}-conditioned",
+                                help="The loss weights become an input of the model, drawn per example while it "
+                                     "trains; the sliders give its default. Explore it on the Trade-offs page.")
+        choices = train_form.method_choices()
+        method = st.selectbox("Weighting method", list(choices), key=f"{key}-method", disabled=conditioned,
+                              format_func=lambda m: f"{m}: {choices[m]}",
+                              help="Adaptive methods change the weights during training; the sliders multiply them.")
+        if conditioned:
+            method = defaults.weighting
+        method_options = {}
+        for option in methods.methods()[method].options:  # e.g. GradNorm's alpha
+            method_options[option.name] = st.number_input(
+                f"{method}: {option.name}", option.low, option.high, option.default, (option.high - option.low) / 100,
+                key=f"{key}-{method}-{option.name}", help=option.help)
+
+    with options_col:
+        st.subheader("Training")
+        a, b = st.columns(2)
+        epochs = a.number_input("Epochs", 1, 1000, defaults.epochs, key=f"{key}-epochs",
+                                help="At most this many; early stopping on the validation loss may stop sooner.")
+        batch_size = b.number_input("Batch size", 1, 8192, defaults.batch_size, key=f"{key}-batch")
+        lr = a.number_input("Learning rate", 1e-6, 1.0, float(defaults.lr), format="%.5f", step=1e-4, key=f"{key}-lr")
+        seed = b.number_input("Seed", 0, 2**31 - 1, defaults.seed, key=f"{key}-seed")
+        limit = a.number_input("Training-set size", 0, 10_000_000, 0, step=100, key=f"{key}-limit",
+                               help="Train on a random subset of this many examples (0: all of them).")
+        precision = b.selectbox("Precision", ["auto", "float32", "mixed_bfloat16", "mixed_float16"],
+                                key=f"{key}-precision",
+                                help="auto: float16 mixed precision on a GPU, bfloat16 on a CPU that has it, "
+                                     "else float32.")
+        device = a.selectbox("Device", ["auto", "gpu", "cpu"], key=f"{key}-device",
+                             help="auto: the GPU when TensorFlow sees one (several: MirroredStrategy), else the CPU.")
+        with st.expander("Head options", expanded=False):
+            detach, links = {}, {}
+            for head in heads:
+                left, right = st.columns([1, 2])
+                detach[head] = left.checkbox(f"stop-gradient: {head}", value=defaults.detach.get(head, False),
+                                             key=f"{key}-detach-{head}",
+                                             help="The head learns from the shared features without changing them.")
+                links[head] = right.multiselect(f"{head} also takes the features of", [h for h in heads if h != head],
+                                                default=defaults.links.get(head, []), key=f"{key}-link-{head}")
+        freeze = None
+        if defaults.freeze is not None:
+            freeze = st.slider("Frozen share of the pretrained backbone", 0.0, 1.0, defaults.freeze, 0.05,
+                               key=f"{key}-freeze", help="The first layers of the ImageNet network keep their weights.")
+
+    form = train_form.TrainForm(
+        loss_weights=weights, weighting=method, weighting_options=method_options, epochs=int(epochs),
+        batch_size=int(batch_size),
+        lr=float(lr), seed=int(seed), limit=int(limit) or None, detach=detach, links=links, freeze=freeze,
+        precision=precision, device=device, conditioned=conditioned)
+    argv = train_form.train_args(preset, form)
+
+    config, trained = None, None
+    try:
+        config = train_form.check(argv)
+        trained = train_form.find_trained(store, config)
+    except UserError as exc:
+        st.error(str(exc))
+    st.code(train_form.command_line(argv), language="bash", wrap_lines=True)
+
+    left, right = st.columns([1, 3])
+    if left.button("Train", type="primary", disabled=config is None, key=f"{key}-submit", icon=":material/play_arrow:"):
+        if trained is not None:
+            ui.choose_model(preset.name, trained.id)
+            st.session_state["train-flash"] = (f"This config was trained before: model `{trained.id}` is open on the "
+                                               "Predict and Models pages (nothing was retrained).")
+        else:
+            with ui.guard("starting the training"):
+                job = queue.submit(argv)
+                queue.advance()
+                st.session_state.setdefault(JOB_KEY, {})[preset.name] = job.id
+        st.rerun()
+    if trained is not None:
+        right.info(f"Trained before: model `{trained.id}`. Train opens it instead of training again.")
+
+    flash = st.session_state.pop("train-flash", None)
+    if flash:
+        st.success(flash)
+
+    followed = st.session_state.get(JOB_KEY, {}).get(preset.name)
+    with ui.guard("the job list"):
+        jobs = queue.list()
+        if followed is None:  # after a reload: the newest job of this preset
+            followed = next((j.id for j in jobs if j.preset == preset.name), None)
+        if followed is not None:
+            st.subheader("Training")
+            job = queue.get(followed)
+            active = not job.finished
+            if active:
+                st.session_state["train-watching"] = job.id
+            with ui.guard("the training's progress"):
+                st.fragment(show_job, run_every=POLL_SECONDS if active else None)(s, followed)
+
+        st.subheader("Queue")
+        if jobs:
+            table = train_form.jobs_table(jobs)
+            st.dataframe(table, hide_index=True, column_config={
+                "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
+                                                            format="percent")})
+            waiting = [j.id for j in jobs if j.state in ("queued", "running") and j.id != followed]
+            if waiting:
+                c1, c2 = st.columns([3, 1])
+                chosen = c1.selectbox("Another job", waiting, key="train-other-job", label_visibility="collapsed")
+                if c2.button("Cancel that job", key="train-cancel-other"):
+                    with st.spinner("Stopping…"):
+                        queue.cancel(chosen)
+                    st.rerun()
+        else:
+            st.caption("No jobs yet. The CLI sees the same queue: `python -m mtl_core jobs`.")
+
+
+main()
