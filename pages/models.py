@@ -125,7 +125,7 @@ def main() -> None:
     if confusion_tab.open:
         with confusion_tab, ui.guard("the confusion matrices"):
             test = card.get("metrics", {}).get("test", {})
-            heads = [t for t in tasks if t.kind != "regression" and "confusion_matrix" in test.get(t.name, {})]
+            heads = [t for t in tasks if t.head_kind.classes and "confusion_matrix" in test.get(t.name, {})]
             if not heads:
                 st.info("No classification head with a confusion matrix in this card.")
             small = [t for t in heads if t.n_classes <= 12]
@@ -155,7 +155,7 @@ def main() -> None:
                 st.caption(f"{ev.n:,} test examples predicted in {ev.seconds:.2f} s (rebuilt from the card: same data, "
                            f"seed and split as training)")
                 binary = [t for t in tasks if t.kind == "binary"]
-                regression = [t for t in tasks if t.kind == "regression"]
+                regression = [t for t in tasks if not t.head_kind.classes]
                 plots = [("roc", t) for t in binary] + [("scatter", t) for t in regression]
                 if plots:
                     columns = st.columns(2)

@@ -46,6 +46,11 @@ class HeadKind:
         """The front metric of an uninformed model (the hypervolume's reference); None: from the data."""
         return None
 
+    def scores(self, task: TaskSpec, y_true: np.ndarray, y_pred: np.ndarray, with_details: bool) -> dict:
+        """The head's metrics on labelled rows (``y_true`` without missing labels; ``y_pred`` as
+        :func:`mtl_core.control.metrics.head_metrics` takes it); details: confusion matrix or baseline."""
+        raise NotImplementedError
+
     def output(self, task: TaskSpec, value) -> dict:
         """One head's output for one input, in the prediction-JSON form of DESIGN.md."""
         raise NotImplementedError
@@ -69,6 +74,15 @@ class Multiclass(HeadKind):
     def chance(self, task) -> float:
         return 1.0 / max(len(task.class_names), 1)
 
+    def scores(self, task, y_true, y_pred, with_details) -> dict:
+        from sklearn.metrics import confusion_matrix
+
+        pred = y_pred.argmax(axis=1)
+        out = {"accuracy": float(np.mean(pred == y_true))}
+        if with_details:
+            out["confusion_matrix"] = confusion_matrix(y_true, pred, labels=list(range(len(task.class_names)))).tolist()
+        return out
+
     def output(self, task, value) -> dict:
         probs = np.asarray(value, dtype=np.float64)
         top = int(probs.argmax())
@@ -91,6 +105,17 @@ class Binary(HeadKind):
     def chance(self, task) -> float:
         return 0.5  # accuracy of a coin, AUC of a constant
 
+    def scores(self, task, y_true, y_pred, with_details) -> dict:
+        from sklearn.metrics import confusion_matrix, roc_auc_score
+
+        prob = y_pred.reshape(-1)
+        pred = (prob >= 0.5).astype(np.int64)
+        out = {"accuracy": float(np.mean(pred == y_true))}
+        out["auc"] = float(roc_auc_score(y_true, prob)) if len(np.unique(y_true)) == 2 else float("nan")
+        if with_details:
+            out["confusion_matrix"] = confusion_matrix(y_true, pred, labels=[0, 1]).tolist()
+        return out
+
     def output(self, task, value) -> dict:
         p = float(np.asarray(value).reshape(-1)[0])
         # "probability" is P(positive class), named by "positive"; "probabilities" gives both classes
@@ -109,6 +134,15 @@ class Regression(HeadKind):
 
     def known(self, labels: np.ndarray) -> np.ndarray:
         return np.isfinite(np.asarray(labels, dtype=np.float64))
+
+    def scores(self, task, y_true, y_pred, with_details) -> dict:
+        from sklearn.metrics import mean_absolute_error, mean_squared_error
+
+        y_pred = y_pred.reshape(-1)
+        out = {"mae": float(mean_absolute_error(y_true, y_pred)), "mse": float(mean_squared_error(y_true, y_pred))}
+        if with_details:
+            out["baseline_mae"] = float(np.mean(np.abs(y_true - np.median(y_true))))  # predict-the-median baseline
+        return out
 
     def output(self, task, value) -> dict:
         out = {"kind": self.name, "value": round(float(np.asarray(value).reshape(-1)[0]), 6), "unit": task.unit}

@@ -22,7 +22,7 @@ def sklearn_baselines(tasks: dict[str, TaskSpec], x: np.ndarray, y: dict, split,
         labels = np.asarray(y[name]).astype(np.float64)
         known = task.head_kind.known(labels)
         train = split.train[known[split.train]]
-        if task.kind == "regression":
+        if not task.head_kind.classes:
             model = HistGradientBoostingRegressor(random_state=seed).fit(x2[train], labels[train])
 
             def predict(idx, model=model):

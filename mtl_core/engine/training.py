@@ -219,10 +219,10 @@ class Trainer:
             y = np.asarray(data.y[name])
             values = y.astype(np.float64)  # missing: NaN for a regression target, -1 (or NaN) for a class
             present = task.head_kind.known(values)
-            labels[name] = np.where(present, y, 0).astype(np.float32 if task.kind == "regression" else np.int32)
+            labels[name] = np.where(present, y, 0).astype(np.float32 if not task.head_kind.classes else np.int32)
             masks[name] = present.astype(np.float32)
             head = self.spec.head(name)
-            if task.kind == "regression" and not head.output_activation:
+            if not task.head_kind.classes and not head.output_activation:
                 known = y[split.train][present[split.train]].astype(np.float64)
                 scale[name] = (float(known.mean()), float(known.std() + 1e-6))
         if not any(m[split.train].sum() for m in masks.values()):

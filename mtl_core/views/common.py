@@ -54,7 +54,7 @@ def label_text(task: TaskSpec, value) -> str:
     """A ground-truth label as text; a missing label (NaN, -1) is an em dash."""
     if value is None:
         return "—"
-    if task.kind == "regression":
+    if not task.head_kind.classes:
         v = float(value)
         return format_value(v, task.unit) if math.isfinite(v) else "—"
     i = int(value)

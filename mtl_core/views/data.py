@@ -36,7 +36,7 @@ def data_overview(preset, options: dict | None = None, n_samples: int = 24, seed
     balance, targets, missing = {}, {}, {}
     for task in preset.tasks:
         y = np.asarray(data.y[task.name])
-        if task.kind == "regression":
+        if not task.head_kind.classes:
             values = y.astype(np.float64)
             known = np.isfinite(values)
             targets[task.name] = values[known]

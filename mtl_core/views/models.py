@@ -118,7 +118,7 @@ def evaluate_on_test(predictor, preset, n_samples: int = 24, seed: int = 0) -> E
     y_true = {t.name: np.asarray(data.y[t.name])[split.test] for t in tasks}
     ranges = {}
     for t in tasks:
-        if t.kind == "regression":
+        if not t.head_kind.classes:
             y = np.asarray(data.y[t.name], dtype=np.float64)[split.train]
             y = y[np.isfinite(y)]
             ranges[t.name] = tuple(t.value_range) if t.value_range else (float(y.min()), float(y.max()))
@@ -158,7 +158,7 @@ def verdicts(tasks: list[TaskSpec], ev: Evaluation, row: int) -> list[Verdict]:
     out = []
     for t in tasks:
         y, p = ev.y_true[t.name][row], ev.y_pred[t.name][row]
-        if t.kind == "regression":
+        if not t.head_kind.classes:
             truth = float(y)
             lo, hi = ev.ranges.get(t.name, (0.0, 1.0))
             tol = REGRESSION_TOLERANCE * (hi - lo)

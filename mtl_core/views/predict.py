@@ -110,18 +110,18 @@ def model_context(preset, card: dict) -> ModelContext:
     tasks = card_tasks(card)
     ranges: dict[str, tuple[float, float, str]] = {}
     for t in tasks:
-        if t.kind == "regression" and t.value_range:
+        if not t.head_kind.classes and t.value_range:
             ranges[t.name] = (float(t.value_range[0]), float(t.value_range[1]), "the task's range")
     data = split = None
     note = ""
     tabular = card["input"]["kind"] == "tabular"
-    if tabular or any(t.kind == "regression" and t.name not in ranges for t in tasks):  # else no data needed
+    if tabular or any(not t.head_kind.classes and t.name not in ranges for t in tasks):  # else no data needed
         try:
             data, split, _ = datasets.rebuild(preset, card["config"], offline=True)
         except UserError as exc:
             note = str(exc)
     for t in tasks:
-        if t.kind == "regression" and t.name not in ranges:
+        if not t.head_kind.classes and t.name not in ranges:
             if data is not None:
                 y = np.asarray(data.y[t.name], dtype=np.float64)[split.train]
                 y = y[np.isfinite(y)]
@@ -226,7 +226,7 @@ def output_columns(tasks: list[TaskSpec], outputs: dict | None, taken: set[str] 
     cols: dict = {}
     for t in tasks:
         out = (outputs or {}).get(t.name)
-        if t.kind == "regression":
+        if not t.head_kind.classes:
             cols[f"{t.name}: predicted" + (f" ({t.unit})" if t.unit else "")] = out["value"] if out else None
         else:
             cols[f"{t.name}: predicted"] = out["label"] if out else None
