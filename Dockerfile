@@ -1,6 +1,6 @@
 # Multi-Task Studio on a Hugging Face Docker Space (GPU hardware such as t4-small), or any Docker host.
 # Spaces build without a GPU and run the container as UID 1000; persistent storage, when added, is at /data.
-# Deployment step by step: README.md, "Deploy on a GPU Space".
+# Deployment step by step: docs/hub-and-space.md.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

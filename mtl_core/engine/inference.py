@@ -1,9 +1,9 @@
 """Predictor: raw inputs (paths, bytes, PIL images, arrays) -> every head's output.
 
-The model is called through a ``tf.function`` with a fixed input signature: one trace, then
-~1 ms per image on a CPU, against ~46 ms for ``model.predict`` (which rebuilds its data pipeline
-on every call). Preprocessing is ``mtl_core.control.data.images`` plus the Standardize layer inside the
-model, the same path training used.
+The model is called through a ``tf.function`` with a fixed input signature: one trace, then a few
+milliseconds per image on a CPU, against about a hundred for ``model.predict``, which rebuilds its data
+pipeline on every call (figures: docs/benchmarks.md). Preprocessing is ``mtl_core.control.data.images``
+plus the Standardize layer inside the model, the same path training used.
 """
 
 from __future__ import annotations
