@@ -240,7 +240,7 @@ def test_jobs_run_one_at_a_time_in_order_and_finish_with_a_stored_model(queue, h
         report = progress(job)
         assert report["fraction"] == 1.0 and report["epoch"] == report["epochs"] == job.config["epochs"]
         assert set(report["val"]) >= set(found.card["metrics"]["test"])  # per-head validation metrics
-        assert any(line.startswith("training ") for line in tail_log(job))
+        assert any(line.startswith("training ") for line in job.log_file.read_text().splitlines())  # progress
     assert second_done.started >= first_done.ended  # FIFO, never two at once
 
     restarted = JobQueue()  # an app restart: state comes from disk
@@ -254,13 +254,11 @@ def test_cancel_a_running_job_leaves_no_model_and_no_process(queue, home):
     queue.advance()
     job = wait_until_training(queue, job.id)
 
-    t0 = time.monotonic()
     cancelled = queue.cancel(job.id)
-    took = time.monotonic() - t0
 
     assert cancelled.state == "cancelled", (cancelled.error, tail_log(cancelled))
-    assert took < 15  # the training stopped on SIGINT, it was not left to the SIGKILL after the grace period
-    assert cancelled.exit_code == 130 and "error: interrupted" in tail_log(cancelled)  # the CLI's Ctrl-C exit
+    # the training stopped on SIGINT with the CLI's Ctrl-C exit (a SIGKILL after the grace period would be -9)
+    assert cancelled.exit_code == 130 and "error: interrupted" in tail_log(cancelled)
     assert process_gone(job.pid) and process_gone(job.train_pid)
     assert cancelled.model is None and cancelled.position is None and cancelled.ended
     assert store_leftovers(home) == []  # no model folder, no .tmp-* of a half-written one

@@ -13,6 +13,8 @@ from _browser import choose_preset, count_at_least, wait_idle
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/_images.py
 from _images import save_png, shapes  # noqa: E402
 
+pytestmark = pytest.mark.browser
+
 
 def test_predict_page_shows_every_head_for_an_uploaded_image(app_url, page, tmp_path):
     x, y = shapes(n=1, seed=123)
