@@ -8,7 +8,7 @@ import streamlit as st
 from mtl_core.control import datasets
 from mtl_core.control.presets import all_presets
 from mtl_core.control.store import ModelStore, mtl_home, shipped_dir
-from mtl_core.control.tasks import card_tasks
+from mtl_core.views import home as home_view
 from pages import _ui as ui
 
 
@@ -40,18 +40,8 @@ def main() -> None:
             if model is None:
                 st.warning(f"No trained model yet. Train one: `python -m mtl_core train --preset {preset.name}`")
             else:
-                test = model.card["metrics"]["test"]
-                ref = preset.reference.get("metrics", {})
-                rows = []
-                for task in card_tasks(model.card):
-                    values = test.get(task.name, {})
-                    metric, _ = task.primary_metric
-                    if metric in values:
-                        rows.append({"head": task.name, "metric": metric,
-                                     "this model (test)": round(values[metric], 4),
-                                     "reference (seed)": ref.get(task.name, {}).get(metric)})
                 st.caption(f"Model `{model.id}` ({model.source}); data: {model.card['data']['source']}")
-                st.dataframe(rows, hide_index=True)
+                st.dataframe(home_view.headline_metrics(preset, model), hide_index=True)
                 st.caption(f"Reference (seed): {preset.reference.get('note', '') or 'none reported'}")
 
     with st.container(border=True):

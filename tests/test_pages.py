@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from mtl_core.control import datasets
 from mtl_core.control.data.shapes import SHAPE_NAMES
+from mtl_core.control.presets import get_preset
 from mtl_core.views import common
 from mtl_core.views import predict as predict_view
 
@@ -353,3 +354,18 @@ def test_offline_sources_never_count_a_download():
     offline = {p.name: datasets.on_this_machine(p) for p in all_presets()}
     assert offline["shapes-3head"] and offline["color-digits"] and offline["churn-spend"]
     assert not any(v for k, v in offline.items() if k.startswith("cifar"))
+
+
+def test_home_headline_metrics_sit_beside_the_seeds_reference():
+    from mtl_core.control.store import ModelStore
+    from mtl_core.views import home
+
+    store = ModelStore(root=ROOT / "no-store-here", shipped=ROOT / "weights")
+    model = store.default("shapes-3head")
+    rows = {r["head"]: r for r in home.headline_metrics(get_preset("shapes-3head"), model)}
+    test = model.card["metrics"]["test"]
+    assert set(rows) == {"shape", "orientation", "intensity"}
+    assert rows["shape"]["metric"] == "accuracy" and rows["shape"]["this model (test)"] == round(
+        test["shape"]["accuracy"], 4)
+    assert rows["intensity"]["metric"] == "mae"  # a regression head is compared on its error
+    assert rows["shape"]["reference (seed)"] == pytest.approx(0.255)  # the seed author's number, shown as theirs
