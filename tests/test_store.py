@@ -330,3 +330,29 @@ def test_resolve_a_folder_path(shipped_store, tmp_path):
     assert np.isfinite(found.card["normalisation"]["mean"])
     (tmp_path / "empty").mkdir()
     assert "not a model folder" in _resolve_error(store, str(tmp_path / "empty"))
+
+
+def test_an_id_from_any_input_never_becomes_a_path_outside_the_store(shipped_store, tmp_path):
+    """A model folder elsewhere on disk (here: beside the store) is not reachable, nor deletable, through an
+    "id" holding a separator or .. ; only a real folder path given as --model opens it, as a path."""
+    store, model_id = shipped_store
+    outside = _copy_model(store.shipped / model_id, tmp_path / "elsewhere")
+    for ref in (f"../elsewhere/{model_id}", str(outside), "..", ".", f"{model_id}/..", ""):
+        assert store.find(ref) is None, ref
+        with pytest.raises(UserError, match="no model"):
+            store.delete(ref)
+    assert (outside / "model.keras").is_file()
+    opened = store.resolve(PRESET, str(outside))  # an explicit folder path: opened as a path, not as a store id
+    assert opened.source == "path" and opened.id == model_id and opened.path == outside
+
+
+def test_a_card_without_a_sha256_is_refused_before_loading(shipped_store, tmp_path):
+    from mtl_core.engine.inference import Predictor
+
+    store, model_id = shipped_store
+    folder = _copy_model(store.shipped / model_id, tmp_path / "unverified")
+    card = json.loads((folder / "card.json").read_text())
+    del card["model_sha256"]
+    (folder / "card.json").write_text(json.dumps(card))
+    with pytest.raises(UserError, match="records no sha256 of model.keras"):
+        Predictor(store.resolve(PRESET, str(folder)))

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -23,6 +24,7 @@ from mtl_core.errors import UserError
 
 SHIPPED_DIR = Path(__file__).resolve().parents[2] / "weights"
 SHIPPED_PACKAGE = "mtl_studio_weights"  # weights/ as a wheel installs it (setup.py)
+MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}")  # a folder name: no separator, not "." or ".."
 
 
 def shipped_dir() -> Path:
@@ -94,6 +96,12 @@ class StoredModel:
                 "created": self.card.get("created"), "metrics": self.card.get("metrics", {}).get("test", {})}
 
 
+def is_model_id(text: str) -> bool:
+    """Whether ``text`` can be a model id (``<preset>-<hash>``, or a folder name of the same alphabet),
+    checked before an id from any input (CLI, page, Hub card) becomes a path in the store."""
+    return bool(MODEL_ID.fullmatch(text or ""))
+
+
 def read_card(folder: Path) -> dict | None:
     try:
         card = json.loads((folder / "card.json").read_text())
@@ -117,6 +125,10 @@ class ModelStore:
                         yield source, folder
 
     def find(self, model_id: str) -> StoredModel | None:
+        """The model of this id in the store, else among the shipped ones. Anything that is not an id (a
+        path, ``..``, a separator) is never joined onto a store folder: it finds nothing."""
+        if not is_model_id(model_id):
+            return None
         for source, base in (("store", self.root), ("shipped", self.shipped)):
             if base:
                 card = read_card(base / model_id)

@@ -77,7 +77,10 @@ class Predictor:
             if is_conditioned(member.card) != self.conditioned:
                 raise UserError(f"{member.id}: cannot ensemble a loss-conditioned model with an ordinary one")
             recorded = member.card.get("model_sha256")
-            if recorded and sha256_file(member.model_file) != recorded:
+            if not recorded:  # nothing to verify the weights against: refused, as a Hub pull refuses it
+                raise UserError(f"{member.path / 'card.json'}: records no sha256 of model.keras, so the model "
+                                "cannot be verified (retrain it, or pull it again)")
+            if sha256_file(member.model_file) != recorded:
                 raise UserError(f"{member.model_file}: sha256 does not match its card (corrupted or replaced)")
             try:
                 model = keras.saving.load_model(member.model_file, compile=False, safe_mode=True)
