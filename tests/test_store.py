@@ -356,3 +356,73 @@ def test_a_card_without_a_sha256_is_refused_before_loading(shipped_store, tmp_pa
     (folder / "card.json").write_text(json.dumps(card))
     with pytest.raises(UserError, match="records no sha256 of model.keras"):
         Predictor(store.resolve(PRESET, str(folder)))
+
+
+# -- replacing, and what a killed save leaves -----------------------------------------------------------------
+
+
+def test_replace_puts_the_new_model_in_place_of_the_old_one(tmp_path, small_model):
+    """`train --force` saves with replace=True: the new weights and card take the folder, nothing else stays;
+    without it a second save of the same id keeps the first (a concurrent run of the same config)."""
+    store = ModelStore(root=tmp_path / "models", shipped=None)
+    first = store.save(f"{PRESET}-ffffffffffff", small_model, {"preset": PRESET, "note": "first"})
+    kept = store.save(f"{PRESET}-ffffffffffff", small_model, {"preset": PRESET, "note": "second"})
+    assert kept["note"] == "first"
+    replaced = store.save(f"{PRESET}-ffffffffffff", small_model, {"preset": PRESET, "note": "third"}, replace=True)
+    on_disk = json.loads((store.root / f"{PRESET}-ffffffffffff" / "card.json").read_text())
+    assert replaced["note"] == on_disk["note"] == "third" and first["note"] == "first"
+    assert _leftovers(store.root) == [f"{PRESET}-ffffffffffff"]
+    with pytest.raises(UserError, match="not a model id"):
+        store.save("../escape", small_model, {"preset": PRESET})
+
+
+_SLOW_SAVE = """
+import sys, time
+from pathlib import Path
+from mtl_core.control.store import ModelStore
+
+class SlowModel:  # writes half a model file, then hangs: the process is killed here
+    def save(self, path):
+        Path(path).write_bytes(b"half a model")
+        print("saving", flush=True)
+        time.sleep(120)
+
+ModelStore(root=sys.argv[1], shipped=None).save(sys.argv[2], SlowModel(), {"preset": "shapes-3head"},
+                                               replace=sys.argv[3] == "replace")
+"""
+
+
+@pytest.mark.parametrize("mode", ["new", "replace"])
+def test_a_save_killed_midway_leaves_a_clean_store_at_the_next_start(tmp_path, small_model, mode):
+    import signal
+    import subprocess
+    import sys
+
+    root = tmp_path / "models"
+    model_id = f"{PRESET}-abababababab"
+    if mode == "replace":  # a model is there already, and a replacing save of it is killed
+        ModelStore(root=root, shipped=None).save(model_id, small_model, {"preset": PRESET, "note": "old"})
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_SAVE, str(root), model_id, mode],
+                            stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert proc.stdout.readline().strip() == "saving"
+    assert any(p.name.startswith(".tmp-") for p in root.iterdir())  # half-written, while the process lives
+    assert ModelStore(root=root, shipped=None).find(model_id) is None or mode == "replace"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+    store = ModelStore(root=root, shipped=None)  # the next start
+    expected = [model_id] if mode == "replace" else []
+    assert _leftovers(root) == expected
+    if mode == "replace":
+        assert store.find(model_id).card["note"] == "old"  # the old model is still whole
+
+
+def test_a_replacing_save_killed_between_its_renames_gets_the_old_model_back(tmp_path, small_model):
+    root = tmp_path / "models"
+    model_id = f"{PRESET}-cdcdcdcdcdcd"
+    ModelStore(root=root, shipped=None).save(model_id, small_model, {"preset": PRESET, "note": "old"})
+    dead = 2**22 + 12345  # above Linux's default pid_max (2**22): no such process
+    (root / model_id).rename(root / f".del-{model_id}-{dead}")  # set aside, the new one not yet in place
+    (root / f".rm-{PRESET}-efefefefefef-{dead}").mkdir()  # a delete that died before its rmtree
+    store = ModelStore(root=root, shipped=None)
+    assert _leftovers(root) == [model_id] and store.find(model_id).card["note"] == "old"

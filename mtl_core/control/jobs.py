@@ -45,6 +45,7 @@ from mtl_core.errors import UserError
 
 FINAL_STATES = ("done", "failed", "cancelled")
 CANCEL_GRACE_S = 20.0  # a cancelled training gets this long to clean up before SIGKILL
+CANCEL_REPEAT_S = 8.0  # ... and asked again this often meanwhile (a normal stop takes a few seconds)
 LOG_TAIL_LINES = 20
 _ID_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z_-]*$")
 _PACKAGE_PARENT = Path(__file__).resolve().parents[2]  # the folder holding mtl_core/
@@ -453,20 +454,29 @@ class JobQueue:
                 return job
             job.cancel_requested = True
             self._save(job)
-        if _alive(job.pid, job.id):
-            _signal(job.pid, signal.SIGTERM)  # the wrapper passes it on as SIGINT, once
-        else:
-            _signal(job.train_pid, signal.SIGINT)
+        def ask_to_stop() -> None:
+            if _alive(job.pid, job.id):
+                _signal(job.pid, signal.SIGTERM)  # the wrapper passes it on as SIGINT
+            else:
+                _signal(job.train_pid, signal.SIGINT)
 
-        def gone(timeout: float) -> bool:
+        def gone(timeout: float, ask_every: float | None = None) -> bool:
             deadline = time.monotonic() + timeout
+            asked = time.monotonic()
             while time.monotonic() < deadline:
                 if not (_alive(job.pid, job.id) or _alive(job.train_pid, job.id)):
                     return True
+                if ask_every and time.monotonic() - asked > ask_every:
+                    # Ctrl-C again: an interrupt that arrives while TensorFlow is starting a step can be
+                    # lost (seen in tests, rarely); a second one stops it where the first did not
+                    ask_to_stop()
+                    asked = time.monotonic()
                 time.sleep(0.05)
             return False
 
-        if not gone(grace):
+        ask_to_stop()
+
+        if not gone(grace, ask_every=CANCEL_REPEAT_S):
             _signal(job.pid, signal.SIGKILL, group=True)
             _signal(job.train_pid, signal.SIGKILL)
             gone(10.0)
@@ -495,11 +505,10 @@ def run_job(job_dir: Path) -> int:
     queue = JobQueue(job_dir.parent)
     state = {"child": None, "stop": False}
 
-    def on_signal(signum, frame):  # cancel (SIGTERM) or a hang-up: ask the training to stop, once
-        if not state["stop"]:
-            state["stop"] = True
-            if state["child"] is not None:
-                state["child"].send_signal(signal.SIGINT)
+    def on_signal(signum, frame):  # cancel (SIGTERM) or a hang-up: ask the training to stop (Ctrl-C)
+        state["stop"] = True
+        if state["child"] is not None and state["child"].poll() is None:
+            state["child"].send_signal(signal.SIGINT)
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, on_signal)

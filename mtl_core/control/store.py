@@ -96,6 +96,18 @@ class StoredModel:
                 "created": self.card.get("created"), "metrics": self.card.get("metrics", {}).get("test", {})}
 
 
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def is_model_id(text: str) -> bool:
     """Whether ``text`` can be a model id (``<preset>-<hash>``, or a folder name of the same alphabet),
     checked before an id from any input (CLI, page, Hub card) becomes a path in the store."""
@@ -116,6 +128,7 @@ class ModelStore:
         if shipped is True:
             shipped = shipped_dir()
         self.shipped = Path(shipped) if shipped else None
+        self.clean_up()  # what a killed save left behind does not survive the next start
 
     def _folders(self):
         for source, base in (("store", self.root), ("shipped", self.shipped)):
@@ -173,11 +186,15 @@ class ModelStore:
                             f"`python -m mtl_core presets`)")
         return found
 
-    def save(self, model_id: str, model, card: dict) -> dict:
-        """Write model.keras + card.json atomically; return the completed card."""
+    def save(self, model_id: str, model, card: dict, *, replace: bool = False) -> dict:
+        """Write model.keras + card.json atomically; return the completed card. A model of the same id
+        already stored is kept (a concurrent run of the same config saved it first), unless ``replace``
+        (``train --force``): then the new folder takes its place and the old one is removed."""
+        if not is_model_id(model_id):
+            raise UserError(f"{model_id!r} is not a model id")
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / model_id
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{model_id}-", dir=self.root))
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{model_id}-{os.getpid()}-", dir=self.root))
         try:
             model.save(tmp / "model.keras")
             card = {"id": model_id, **card, "model_sha256": sha256_file(tmp / "model.keras"),
@@ -185,14 +202,48 @@ class ModelStore:
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     "versions": library_versions()}
             (tmp / "card.json").write_text(json.dumps(card, indent=1, allow_nan=True))
-            if final.exists():  # a concurrent run saved the same config first: keep theirs
+            if final.exists() and not replace:  # a concurrent run saved the same config first: keep theirs
                 shutil.rmtree(tmp)
                 return read_card(final) or card
-            os.replace(tmp, final)
+            if final.exists():  # two renames: the old folder is set aside (restored by clean_up if we die here)
+                trash = self.root / f".del-{model_id}-{os.getpid()}"
+                os.replace(final, trash)
+                os.replace(tmp, final)
+                shutil.rmtree(trash, ignore_errors=True)
+            else:
+                os.replace(tmp, final)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         return card
+
+    def clean_up(self) -> list[str]:
+        """Remove what a save or delete killed midway left (``.tmp-ID-PID-*``, ``.rm-ID-PID``) once its
+        process is gone; a model set aside by a replacing save (``.del-ID-PID``) that died before the new
+        one was in place is put back. Runs when a store is opened. Returns the names removed or restored."""
+        done = []
+        if not self.root.is_dir():
+            return done
+        for entry in self.root.iterdir():
+            kind, _, rest = entry.name[1:].partition("-") if entry.name.startswith(".") else ("", "", "")
+            if kind not in ("tmp", "del", "rm"):
+                continue
+            parts = rest.split("-")
+            pid = next((int(x) for x in reversed(parts[:-1] if kind == "tmp" else parts) if x.isdigit()), None)
+            if pid is not None and _pid_alive(pid):
+                continue
+            if kind == "del":
+                model_id = "-".join(parts[:-1])
+                if is_model_id(model_id) and not (self.root / model_id).exists():
+                    os.replace(entry, self.root / model_id)
+                    done.append(entry.name)
+                    continue
+            try:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+            except OSError:
+                continue  # another process is cleaning it up, or the store is read-only
+            done.append(entry.name)
+        return done
 
     def delete(self, model_id: str) -> None:
         found = self.find(model_id)
@@ -200,6 +251,6 @@ class ModelStore:
             raise UserError(f"no model {model_id!r} in the store")
         if found.source != "store":
             raise UserError(f"{model_id} is a shipped model (weights/): it cannot be deleted")
-        trash = self.root / f".del-{model_id}-{os.getpid()}"
+        trash = self.root / f".rm-{model_id}-{os.getpid()}"  # removed by clean_up if we die before rmtree
         os.replace(found.path, trash)
         shutil.rmtree(trash, ignore_errors=True)

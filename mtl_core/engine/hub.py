@@ -296,7 +296,7 @@ def register(fetched: Fetched, store: ModelStore | None = None) -> PullResult:
         raise UserError(f"{model_id}: the store already holds a different model with this id ({final}); "
                         "delete it first (Models page) to replace it with the Hub's")
     store.root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{model_id}-", dir=store.root))
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{model_id}-{os.getpid()}-", dir=store.root))
     try:
         shutil.copyfile(fetched.model_file, tmp / "model.keras")
         stored = {**card, "hub": {"repo": fetched.repo, "revision": fetched.revision, "commit": fetched.commit,

@@ -342,5 +342,5 @@ def train(preset_name: str, config: TrainConfig, *, store=None, subscribers: lis
         if found is not None:
             return model_id, found.card, True
     result = Trainer(preset, config, subscribers=list(subscribers), precision=precision).run(data)
-    card = store.save(model_id, result.model, result.card)
+    card = store.save(model_id, result.model, result.card, replace=force)
     return model_id, card, False
