@@ -109,8 +109,7 @@ def cmd_train(args) -> int:
         subscribers.append(EventFile(args.events))
     if args.seeds:
         return _train_ensemble(args, config, subscribers)
-    model_id, card, cached = train(preset.name, config, subscribers=subscribers, precision=args.precision,
-                                   force=args.force)
+    model_id, card, cached = train(preset.name, config, subscribers=subscribers, force=args.force)
     metrics = _summary_metrics(card["metrics"]["test"])
     where = "stored model (same config; not retrained)" if cached else f"trained in {card['training']['seconds']}s"
     payload, note = {"model": model_id, "metrics": metrics, "cached": cached}, ""
@@ -132,7 +131,7 @@ def _train_ensemble(args, config, subscribers) -> int:
     except ValueError:
         raise UserError(f"--seeds: {args.seeds!r} is not a comma-separated list of integers") from None
     thresholds = parse_loss_weights(args.keep) if args.keep else {}
-    result = train_ensemble(config, seeds, thresholds, subscribers=subscribers, precision=args.precision)
+    result = train_ensemble(config, seeds, thresholds, subscribers=subscribers)
     payload = {"kept": result.kept, "dropped": result.dropped,
                "members": {k: {**v, "validation": _summary_metrics(v["validation"])}
                            for k, v in result.members.items()},
@@ -247,8 +246,7 @@ def cmd_sweep(args) -> int:
         weights = ", ".join(f"{h}={w:g}" for h, w in row["weights"].items())
         print(f"point {i + 1}/{len(vectors)} ({weights}): {row['model']} {what}", file=sys.stderr, flush=True)
 
-    result = run_sweep(preset.name, config, vectors, subscribers=[ProgressBar()], precision=args.precision,
-                       on_point=on_point)
+    result = run_sweep(preset.name, config, vectors, subscribers=[ProgressBar()], on_point=on_point)
     lines = []
     for point in result["points"]:
         weights = ", ".join(f"{h}={w:.3g}" for h, w in point["weights"].items())

@@ -9,6 +9,7 @@ pulls at start, and the Models page's Hub section. Nothing here reaches the netw
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -178,6 +179,63 @@ def test_a_card_naming_a_path_is_refused(fake, env, files):
     assert not (env / "escape").exists()
 
 
+def test_a_card_whose_id_does_not_match_its_config_is_refused(fake, env, files):
+    card = json.loads(files["card.json"])
+    other = "shapes-3head-0123456789ab"  # a well-formed id, not the hash of this config and data
+    fake.commit(REPO, {**files, "card.json": json.dumps({**card, "id": other}).encode()})
+    store = new_store(env)
+    with pytest.raises(UserError, match=rf"^alice/tiny-shapes@main: card.json claims the id {other}, but its config "
+                                        rf"and data hash to {card['id']} \(edited"):
+        pull(fake, store)
+    assert untouched(store)
+    changed = {**card, "config": {**card["config"], "epochs": 99}}  # a config nobody trained, under the old id
+    fake.commit(REPO, {**files, "card.json": json.dumps(changed).encode()})
+    with pytest.raises(UserError, match=f"card.json claims the id {card['id']}, but its config"):
+        pull(fake, store)
+    assert untouched(store)
+
+
+def shipped_like(files: dict, tmp_path: Path) -> tuple[ModelStore, dict]:
+    """A store whose shipped folder holds the tiny model under its own id (as weights/ holds the shipped ones)."""
+    card = json.loads(files["card.json"])
+    shipped = tmp_path / "weights" / card["id"]
+    shipped.mkdir(parents=True)
+    for name, data in files.items():
+        (shipped / name).write_bytes(data)
+    return ModelStore(root=tmp_path / "store" / "models", shipped=tmp_path / "weights"), card
+
+
+def test_a_pulled_model_never_takes_a_shipped_models_id(fake, env, files, tmp_path):
+    store, card = shipped_like(files, tmp_path)
+    other = bytearray(files["model.keras"])
+    other[-1] ^= 1  # another file under the shipped id (its card's sha256 says so: only the id collides)
+    fake.commit(REPO, {"model.keras": bytes(other), "card.json": json.dumps(
+        {**card, "model_sha256": hashlib.sha256(bytes(other)).hexdigest()}).encode()})
+    with pytest.raises(UserError, match=rf"claims the id {card['id']} of a shipped model but is a different file; "
+                                        "refused, nothing was stored"):
+        pull(fake, store)
+    assert untouched(store) and store.find(card["id"]).source == "shipped"
+
+    fake.commit(REPO, files)  # the shipped model itself, published: nothing to write, the shipped copy answers
+    result = pull(fake, store)
+    assert result.already and Path(result.path) == tmp_path / "weights" / card["id"] and untouched(store)
+
+
+def test_a_pulled_model_is_never_a_cache_hit_for_train(fake, env, files, tiny_store):
+    from mtl_core.control.config import TrainConfig
+    from mtl_core.engine.training import train
+
+    _, model_id, tiny_card = tiny_store
+    fake.commit(REPO, files)
+    store = new_store(env)
+    pull(fake, store)
+    assert store.find(model_id).origin == "hub"
+    trained_id, card, cached = train("shapes-3head", TrainConfig.from_dict(tiny_card["config"]), store=store)
+    assert (trained_id, cached) == (model_id, False)  # trained here, taking the pulled model's place
+    assert "hub" not in card and store.find(model_id).origin == "store" and [m.id for m in store.list()] == [model_id]
+    assert train("shapes-3head", TrainConfig.from_dict(tiny_card["config"]), store=store)[2] is True  # now it is
+
+
 def test_lambda_layer_is_refused_under_safe_mode(fake, env, files, tmp_path):
     import keras
 
@@ -329,7 +387,19 @@ def test_cli_pull_push_exit_codes_and_json(fake, env, files, cli_env, tiny_store
     assert json.loads(again.stdout)["from_cache"] is True and len(fake.requests) == count
     assert "downloading" not in again.stderr
 
+    card = json.loads(files["card.json"])
+    forged = {**card, "id": "shapes-3head-0123456789ab"}
+    fake.commit("alice/forged", {**files, "card.json": json.dumps(forged).encode()})
+    weights, _ = shipped_like(files, env / "cli-shipped")  # the shipped folder holds this id already...
+    other = files["model.keras"] + b"x"  # ...and the repo has another file under it
+    fake.commit("alice/impostor", {"model.keras": other, "card.json": json.dumps(
+        {**card, "model_sha256": hashlib.sha256(other).hexdigest()}).encode()})
     for args, extra, message in [
+        (["pull", "--preset", "shapes-3head", "--repo", "alice/forged"], {},
+         "error: alice/forged@main: card.json claims the id shapes-3head-0123456789ab, but its config"),
+        (["pull", "--preset", "shapes-3head", "--repo", "alice/impostor"], {"MTL_WEIGHTS": str(weights.shipped),
+                                                                          "MTL_HOME": str(env / "cli-imp")},
+         f"error: alice/impostor@main: its model claims the id {card['id']} of a shipped model"),
         (["pull", "--preset", "shapes-3head", "--repo", "alice/nope"], {},
          "error: alice/nope: no such model repository"),
         (["pull", "--preset", "shapes-3head", "--repo", "alice/nope"], {"HF_HUB_OFFLINE": "1"},
@@ -340,8 +410,9 @@ def test_cli_pull_push_exit_codes_and_json(fake, env, files, cli_env, tiny_store
     ]:
         done = run_cli([*args, "--json"], {**base, **extra})
         assert (done.returncode, done.stdout) == (2, ""), (args, done.stderr)
-        assert done.stderr.strip().splitlines() == [done.stderr.strip()] and done.stderr.startswith(message), \
-            done.stderr
+        lines = done.stderr.strip().splitlines()  # download progress lines, then the one error line
+        assert [line for line in lines if "error" in line] == lines[-1:] and lines[-1].startswith(message), lines
+    assert not (env / "cli-imp" / "models").exists() or not any((env / "cli-imp" / "models").iterdir())
 
 
 # ----------------------------------------------------------------------------- the Models page

@@ -426,3 +426,63 @@ def test_a_replacing_save_killed_between_its_renames_gets_the_old_model_back(tmp
     (root / f".rm-{PRESET}-efefefefefef-{dead}").mkdir()  # a delete that died before its rmtree
     store = ModelStore(root=root, shipped=None)
     assert _leftovers(root) == [model_id] and store.find(model_id).card["note"] == "old"
+
+
+# -- identity: precision, and two runs of one config -------------------------------------------------------
+
+
+def test_a_named_precision_is_part_of_the_id_so_float32_is_never_served_a_mixed_model(tiny_store, tmp_path):
+    from dataclasses import replace
+
+    from mtl_core.control.config import TrainConfig, make_config
+    from mtl_core.control.presets import get_preset
+    from mtl_core.engine.training import train
+
+    tiny, tiny_id, tiny_card = tiny_store
+    store = ModelStore(root=tmp_path / "models", shipped=None)
+    shutil.copytree(tiny.root / tiny_id, store.root / tiny_id)  # trained at "auto" (the card says at what)
+    auto = TrainConfig.from_dict(tiny_card["config"])
+    assert auto.precision == "auto" and train(PRESET, auto, store=store)[:3:2] == (tiny_id, True)
+    float32 = replace(auto, precision="float32")
+    model_id, card, cached = train(PRESET, float32, store=store)
+    assert (model_id != tiny_id, cached) == (True, False)  # its own model, trained at what was asked
+    assert card["training"]["precision"] == card["config"]["precision"] == "float32"
+    assert train(PRESET, float32, store=store)[:3:2] == (model_id, True)
+    with pytest.raises(UserError, match="--precision: unknown precision 'float8'"):
+        make_config(get_preset(PRESET), data=SMALL_DATA, precision="float8")
+
+
+def _train_cli(home: Path, *extra: str):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MTL_HOME": str(home), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen([sys.executable, "-m", "mtl_core", "train", "--preset", PRESET, "--data-option",
+                             "n=200,noise=0.3,seed=0", "--epochs", "1", "--batch-size", "32", "--json", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_two_concurrent_runs_of_one_config_end_with_one_good_model_and_force_replaces_it(tmp_path):
+    from mtl_core.control.store import sha256_file
+
+    runs = [_train_cli(tmp_path), _train_cli(tmp_path)]  # at once, into one empty store
+    results = [(run.wait(timeout=300), run.stdout.read(), run.stderr.read()) for run in runs]
+    assert [rc for rc, _, _ in results] == [0, 0], [err[-500:] for _, _, err in results]
+    ids = {json.loads(out)["model"] for _, out, _ in results}
+    assert len(ids) == 1
+    (model_id,) = ids
+    root = tmp_path / "models"
+    assert _leftovers(root) == [model_id]  # one folder, no temporary one left by the run that saved second
+    model = ModelStore(root=root, shipped=None).find(model_id)
+    assert sha256_file(model.model_file) == model.card["model_sha256"]
+
+    before = (root / model_id).stat().st_ino, model.card["created"]
+    time.sleep(1.1)  # `created` has one-second resolution
+    forced = _train_cli(tmp_path, "--force")
+    rc, out, err = forced.wait(timeout=300), forced.stdout.read(), forced.stderr.read()
+    assert rc == 0 and json.loads(out) | {"metrics": None} == {"model": model_id, "cached": False, "metrics": None}, err
+    after = ModelStore(root=root, shipped=None).find(model_id)
+    assert ((root / model_id).stat().st_ino, after.card["created"]) != before  # a new folder, a new card
+    assert after.card["created"] > before[1] and _leftovers(root) == [model_id]
+    assert sha256_file(after.model_file) == after.card["model_sha256"]

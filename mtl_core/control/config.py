@@ -18,6 +18,7 @@ ENGINE_VERSION = 2
 # static models keep their ids): 1, FiLM at scale 1; 2, FiLM at scale 0.1 (models/conditioned.py FILM_SCALE).
 CONDITIONED_VERSION = 2
 LIMITS = {"epochs": (1, 1000), "batch_size": (1, 8192)}
+PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,9 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
     # a loss-conditioned model (mtl_core.control.loss_weights): one model for every weighting, lambda as an input
     conditioned: bool = False
+    # "auto": the training machine's best (mtl_core.engine.device.choose_precision; the card says which);
+    # a precision asked for by name is part of the id, so `--precision float32` is never served a bf16 model
+    precision: str = "auto"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,6 +64,8 @@ class TrainConfig:
         key["data"] = {k: v for k, v in self.data.items() if k != "dir"}
         key["data"]["fingerprint"] = data_fingerprint
         key["engine_version"] = ENGINE_VERSION
+        if self.precision == "auto":  # added after models were shipped: hashed only when named, so their ids stay
+            del key["precision"]
         if not self.conditioned:  # added after models were shipped: hashed only when set, so their ids stay
             del key["conditioned"]
         else:  # what a conditioned model is (its FiLM scale, ...) changed: new ids, the static models' kept
@@ -69,6 +75,19 @@ class TrainConfig:
     def model_id(self, data_fingerprint: str) -> str:
         blob = json.dumps(self.hash_key(data_fingerprint), sort_keys=True, separators=(",", ":"))
         return f"{self.preset}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+
+
+def id_from_card(card: dict) -> str | None:
+    """The id that a card's config and data fingerprint hash to, i.e. what `train` names a model of that config
+    and data; None when the card has no usable config or fingerprint. A pulled card must claim this id."""
+    config, data = card.get("config"), card.get("data")
+    fingerprint = data.get("fingerprint") if isinstance(data, dict) else None
+    if not isinstance(config, dict) or not isinstance(fingerprint, str):
+        return None
+    try:
+        return TrainConfig.from_dict(config).model_id(fingerprint)
+    except (TypeError, ValueError, AttributeError):  # missing fields, or values of the wrong type
+        return None
 
 
 def make_config(preset: Preset, *, loss_weights: dict[str, float] | None = None,
@@ -96,6 +115,8 @@ def make_config(preset: Preset, *, loss_weights: dict[str, float] | None = None,
                             f"it cannot be combined with --weighting {overrides['weighting']}")
         if len(active) < 2:
             raise UserError("--conditioned: a loss-conditioned model needs at least two heads")
+    if overrides.get("precision", "auto") not in PRECISIONS:
+        raise UserError(f"--precision: unknown precision {overrides['precision']!r} (known: {', '.join(PRECISIONS)})")
     if "limit" in overrides and int(overrides["limit"]) < 10:
         raise UserError(f"--limit: {overrides['limit']} is too small (at least 10 examples)")
     method = methods.methods().get(overrides.get("weighting", methods.DEFAULT))

@@ -19,7 +19,7 @@ import os
 from collections.abc import Sequence
 
 from mtl_core.control import methods
-from mtl_core.control.config import TrainConfig, make_config
+from mtl_core.control.config import PRECISIONS, TrainConfig, make_config
 from mtl_core.control.loss_weights import parse_loss_weights
 from mtl_core.control.presets import get_preset
 from mtl_core.control.presets.base import Preset
@@ -62,7 +62,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--freeze", type=float, help="fraction (0..1) of a pretrained backbone's layers kept frozen")
     p.add_argument("--device", default="auto", choices=["auto", "gpu", "cpu"],
                    help="auto: every GPU TensorFlow sees (several: MirroredStrategy), else the CPU")
-    p.add_argument("--precision", default="auto", choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
+                   help="auto: bf16 or fp16 mixed precision where the hardware runs it natively, else float32 "
+                        "(the card records which); a named precision is part of the model's id")
     p.add_argument("--seeds", help="train a seed ensemble: comma-separated seeds")
     p.add_argument("--keep", help="ensemble filter: head=threshold,... on validation metrics")
     p.add_argument("--force", action="store_true", help="train again even if the config is stored")
@@ -180,7 +182,8 @@ def build_config(args) -> tuple[Preset, TrainConfig]:
     config = make_config(preset, loss_weights=weights, data=data, model=spec.to_dict(), epochs=args.epochs,
                          batch_size=args.batch_size, lr=lr, seed=args.seed, limit=args.limit,
                          weighting=args.weighting, monitor=args.monitor, weighting_options=_method_options(args),
-                         conditioned=getattr(args, "conditioned", False))
+                         conditioned=getattr(args, "conditioned", False),
+                         precision=getattr(args, "precision", None) or "auto")
     return preset, config
 
 

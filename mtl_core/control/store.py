@@ -149,6 +149,12 @@ class ModelStore:
                     return StoredModel(model_id, base / model_id, card, source)
         return None
 
+    @staticmethod
+    def is_cache_hit(model: StoredModel) -> bool:
+        """Whether `train` may answer with ``model`` instead of training: one trained here or shipped, never
+        one pulled from the Hub (what it claims to be trained on is not known to be true)."""
+        return model.origin != "hub"
+
     def list(self, preset: str | None = None) -> list[StoredModel]:
         """Every readable model, newest first; a store copy hides a shipped one of the same id."""
         seen: dict[str, StoredModel] = {}

@@ -105,7 +105,8 @@ def submit_sweep(preset_name: str, vectors: list[dict[str, float]], train_args: 
     out = Submitted()
     for argv, config in zip(argvs, configs, strict=True):
         model_id = config.model_id(data.fingerprint)
-        if store.find(model_id) is not None:
+        found = store.find(model_id)
+        if found is not None and store.is_cache_hit(found):
             out.stored.append(model_id)
         else:
             out.jobs.append(queue.submit(argv))

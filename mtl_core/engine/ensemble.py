@@ -28,7 +28,7 @@ def passes(card: dict, thresholds: dict[str, float], preset) -> bool:
 
 
 def train_ensemble(config: TrainConfig, seeds: list[int], thresholds: dict[str, float], *, store=None,
-                   subscribers=(), precision: str = "auto") -> EnsembleResult:
+                   subscribers=()) -> EnsembleResult:
     from mtl_core.engine.training import train
 
     preset = get_preset(config.preset)
@@ -40,7 +40,7 @@ def train_ensemble(config: TrainConfig, seeds: list[int], thresholds: dict[str, 
     result = EnsembleResult([], [], {})
     for seed in seeds:
         model_id, card, cached = train(config.preset, replace(config, seed=seed), store=store,
-                                       subscribers=subscribers, precision=precision)
+                                       subscribers=subscribers)
         ok = passes(card, thresholds, preset)
         (result.kept if ok else result.dropped).append(model_id)
         result.members[model_id] = {"seed": seed, "kept": ok, "cached": cached,

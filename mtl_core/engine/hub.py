@@ -30,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from mtl_core.control.config import id_from_card
 from mtl_core.control.store import ModelStore, read_card, sha256_file, shipped_dir
 from mtl_core.errors import UserError
 
@@ -206,6 +207,13 @@ def _valid_card(card, preset: str, where: str) -> dict:
     for key in ("tasks", "input"):
         if key not in card:
             raise UserError(f"{where}: card.json has no {key!r}: not a Multi-Task Studio model card")
+    expected = id_from_card(card)  # the id is a hash of config + data: a card may not pick its own
+    if expected is None:
+        raise UserError(f"{where}: card.json has no config and data fingerprint, so its id {model_id} cannot be "
+                        "checked; refused")
+    if expected != model_id:
+        raise UserError(f"{where}: card.json claims the id {model_id}, but its config and data hash to {expected} "
+                        "(edited, or written by another version of the studio); refused, nothing was stored")
     return card
 
 
@@ -285,14 +293,20 @@ def register(fetched: Fetched, store: ModelStore | None = None) -> PullResult:
     model_id = card["id"]
     final = store.root / model_id
 
-    def result(already: bool) -> PullResult:
-        return PullResult(model_id, card["preset"], fetched.repo, fetched.revision, fetched.commit, str(final),
+    def result(already: bool, path: Path = final) -> PullResult:
+        return PullResult(model_id, card["preset"], fetched.repo, fetched.revision, fetched.commit, str(path),
                           already, fetched.from_cache)
 
-    existing = read_card(final)
-    if existing is not None:
+    shipped = store.shipped / model_id if store.shipped else None
+    for folder in (shipped, final):
+        existing = read_card(folder) if folder is not None else None
+        if existing is None:
+            continue
         if existing.get("model_sha256") == card["model_sha256"]:
-            return result(True)
+            return result(True, folder)  # the very same file: nothing to write
+        if folder == shipped:  # a store copy would hide the shipped model: never
+            raise UserError(f"{fetched.repo}@{fetched.revision}: its model claims the id {model_id} of a shipped "
+                            "model but is a different file; refused, nothing was stored")
         raise UserError(f"{model_id}: the store already holds a different model with this id ({final}); "
                         "delete it first (Models page) to replace it with the Hub's")
     store.root.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from mtl_core.engine.training import train
 
 
 def run_sweep(preset_name: str, base: TrainConfig, vectors: list[dict[str, float]], *, store=None,
-              subscribers=(), precision: str = "auto",
+              subscribers=(),
               on_point: Callable[[int, dict, bool], None] | None = None) -> dict:
     """Train (or reuse) one model per vector in this process; the sweep document (see :func:`summarise`),
     each point with ``cached`` (True: the stored model of that config was reused, nothing trained)."""
@@ -24,8 +24,7 @@ def run_sweep(preset_name: str, base: TrainConfig, vectors: list[dict[str, float
     store = store or ModelStore()
     rows, tasks = [], None
     for i, config in enumerate(sweep_configs(base, vectors)):
-        model_id, card, cached = train(preset_name, config, store=store, subscribers=subscribers,
-                                       precision=precision)
+        model_id, card, cached = train(preset_name, config, store=store, subscribers=subscribers)
         tasks = tasks or card_tasks(card)
         rows.append({"weights": dict(config.loss_weights), "model": model_id, "metrics": primary_metrics(card),
                      "cached": cached})

@@ -81,12 +81,12 @@ class Trainer:
     """
 
     def __init__(self, preset: Preset, config: TrainConfig, *, subscribers: list[Subscriber] = (),
-                 precision: str = "auto", steps_per_execution: int = 8, strategy=None):
+                 precision: str | None = None, steps_per_execution: int = 8, strategy=None):
         self.preset = preset
         self.strategy = strategy  # a tf.distribute strategy; None: chosen from the devices (device.py)
         self.config = config
         self.subscribers = list(subscribers)
-        self.precision = precision
+        self.precision = precision or config.precision  # an explicit argument (benches, tests) wins
         self.steps_per_execution = steps_per_execution
         self.spec = ModelSpec.from_dict(config.model)
         self.heads = [h.task for h in self.spec.heads]
@@ -329,18 +329,20 @@ class Trainer:
 
 
 def train(preset_name: str, config: TrainConfig, *, store=None, subscribers: list[Subscriber] = (),
-          precision: str = "auto", force: bool = False) -> tuple[str, dict, bool]:
-    """Train ``config`` or return the stored model of the same config: (model id, card, cached)."""
+          force: bool = False) -> tuple[str, dict, bool]:
+    """Train ``config`` or return the stored model of the same config: (model id, card, cached).
+
+    A model pulled from the Hub is never the answer (its card says what it was trained on, not that it was):
+    the training replaces it. ``force`` trains again and replaces whatever is stored."""
     from mtl_core.control.store import ModelStore
 
     store = store or ModelStore()
     preset = get_preset(preset_name)
     data = datasets.load_training_data(preset, config)
     model_id = config.model_id(data.fingerprint)
-    if not force:
-        found = store.find(model_id)
-        if found is not None:
-            return model_id, found.card, True
-    result = Trainer(preset, config, subscribers=list(subscribers), precision=precision).run(data)
-    card = store.save(model_id, result.model, result.card, replace=force)
+    found = store.find(model_id)
+    if not force and found is not None and store.is_cache_hit(found):
+        return model_id, found.card, True
+    result = Trainer(preset, config, subscribers=list(subscribers)).run(data)
+    card = store.save(model_id, result.model, result.card, replace=force or found is not None)
     return model_id, card, False
