@@ -12,7 +12,7 @@ import streamlit as st
 
 from mtl_core.control.presets import all_presets
 from mtl_core.control.store import ModelStore
-from pages import _hub
+from pages import _access, _hub
 
 st.set_page_config(page_title="Multi-Task Studio", page_icon=":material/hub:", layout="wide")
 
@@ -42,6 +42,7 @@ with st.sidebar:
                  help="The reference system every page shows: its data, its heads and its models.")
     chosen = presets[st.session_state["preset"]]
     st.caption(f"**{chosen.title}**  \nheads: " + ", ".join(f"{t.name} ({t.kind})" for t in chosen.tasks))
+    _access.sign_in_box()  # a public app (a Space): visitor or owner, and "Sign in with Hugging Face"
 
 _hub.pull_at_start()  # once per process: configured Hub repos with nothing in the store yet, with progress
 page.run()

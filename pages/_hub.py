@@ -13,6 +13,7 @@ import streamlit as st
 
 from mtl_core.engine import hub
 from mtl_core.errors import UserError
+from pages import _access
 from pages import _ui as ui
 
 
@@ -32,9 +33,11 @@ def _bar(label: str):
 
 
 def _pull(preset: str, repo: str, revision: str | None):
+    # The owner's pull may use the server's HF_TOKEN (private repositories); a visitor's sends no token at all.
+    token = None if _access.allowed("use-server-token") else False
     with st.status(f"Pulling `{repo}` ({revision or 'main'}) from the Hugging Face Hub…", expanded=True) as status:
         try:
-            result = hub.pull(preset, repo, revision or None, progress=_bar("Downloading"))
+            result = hub.pull(preset, repo, revision or None, progress=_bar("Downloading"), token=token)
         except UserError:
             status.update(label=f"Pulling `{repo}` failed", state="error", expanded=False)
             raise
@@ -48,9 +51,11 @@ def pull_section(preset) -> None:
         configured = None
         with ui.guard("the hub configuration"):
             configured = hub.configured_sources().get(preset.name)
-        st.caption("Downloads `model.keras` and `card.json` of one commit, checks the sha256 the card records, "
-                   "loads the model with `safe_mode=True` and adds it to the store. A private repository needs "
-                   "`HF_TOKEN` in the app's environment."
+        private = ("A private repository needs `HF_TOKEN` in the app's environment." if _access.allowed("pull-private")
+                   else "Visitors pull from public repositories only: no token is sent.")
+        st.caption("Downloads `model.keras` and `card.json` of one commit, checks the sha256 the card records and "
+                   "that its id is the hash of its config, loads the model with `safe_mode=True` and adds it to the "
+                   "store. " + private
                    + (" Offline (`HF_HUB_OFFLINE`): only what the local cache holds." if hub.offline_mode() else ""))
         left, right = st.columns([3, 2])
         repo = left.text_input("Repository (OWNER/NAME)", value=configured.repo if configured else "",
@@ -59,6 +64,7 @@ def pull_section(preset) -> None:
                                     placeholder="main")
         if st.button("Pull", key="hub-pull", icon=":material/download:", disabled=False):
             with ui.guard("pulling from the Hub"):
+                _access.count_request()
                 result = _pull(preset.name, repo, revision.strip() or None)
                 ui.choose_model(preset.name, result.model)
                 what = "was already in the store" if result.already else "is now in the store"
@@ -80,7 +86,9 @@ def push_section(model) -> None:
         token = right.text_input("Token", type="password", key="hub-push-token", placeholder="HF_TOKEN if empty")
         private = st.checkbox("Private repository", key="hub-push-private")
         if st.button(f"Push `{model.id}`", key="hub-push", icon=":material/upload:"):
+            st.session_state.pop("hub-push-token", None)  # used for this one push, then forgotten
             with ui.guard("pushing to the Hub"), st.spinner(f"Uploading {model.id} to {repo}…"):
+                _access.require("push")
                 result = hub.push(model.id, repo, private=private, token=token or None, store=ui.store())
                 st.success(f"Pushed {result.model} to {result.url} (commit {result.commit[:12]}, "
                            f"{'private' if result.private else 'public'}).")

@@ -11,7 +11,7 @@ from mtl_core.control.presets import all_presets, get_preset
 from mtl_core.control.tasks import card_tasks
 from mtl_core.views import charts, common
 from mtl_core.views import models as models_view
-from pages import _hub
+from pages import _access, _hub
 from pages import _ui as ui
 
 
@@ -77,11 +77,17 @@ def main() -> None:
 
         left, right = st.columns([1, 1])
         with left:
-            st.download_button("Download this model (zip)", functools.partial(models_view.model_zip, model.path),
-                               file_name=f"{model.id}.zip", mime="application/zip", icon=":material/download:",
-                               key=f"download-{model.id}", help="model.keras and card.json")
+            if models_view.private_origin(model) and not _access.allowed("download-private"):
+                st.caption("Pulled from a private Hub repository: only the owner can download it.")
+            else:
+                st.download_button("Download this model (zip)", functools.partial(models_view.model_zip, model.path),
+                                   file_name=f"{model.id}.zip", mime="application/zip",
+                                   icon=":material/download:", key=f"download-{model.id}",
+                                   help="model.keras and card.json")
         with right:
-            if model.source != "store":
+            if not _access.allowed("delete"):
+                st.caption("Only the owner of this app can delete models.")
+            elif model.source != "store":
                 st.caption("Shipped models (weights/) are read-only: they cannot be deleted here.")
             elif st.session_state.get("confirm-delete") != model.id:
                 if st.button("Delete this model…", key=f"delete-{model.id}", icon=":material/delete:"):
@@ -93,6 +99,7 @@ def main() -> None:
                 if yes.button("Yes, delete it", type="primary", key=f"delete-yes-{model.id}"):
                     st.session_state.pop("confirm-delete", None)
                     with ui.guard("deleting the model"):
+                        _access.require("delete")
                         store.delete(model.id)
                         evaluation.clear()
                         st.session_state["models-flash"] = f"Deleted {model.id}."
@@ -204,7 +211,8 @@ def main() -> None:
                     st.dataframe(frame.style.apply(lambda _: marks.map(colour), axis=None), hide_index=True)
 
     # Hugging Face Hub: publish the selected model (pulling is above the model picker).
-    _hub.push_section(model)
+    if _access.allowed("push"):
+        _hub.push_section(model)
 
 
 main()

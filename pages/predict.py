@@ -14,6 +14,7 @@ import streamlit as st
 from mtl_core.control import datasets
 from mtl_core.views import common
 from mtl_core.views import predict as predict_view
+from pages import _access
 from pages import _ui as ui
 
 if TYPE_CHECKING:  # for the annotations only: the page imports no TensorFlow until a model is loaded
@@ -36,6 +37,8 @@ class PageState:
 
 def show_images(s: PageState, sources: list, names: list[str], key: str, truth: dict | None = None) -> None:
     with ui.guard("the prediction"):
+        if all(isinstance(source, bytes) for source in sources):  # files from the user (not test samples)
+            _access.check_upload(sources, names)
         items, seconds = predict_view.predict_images(s.predictor, sources, names)
         for i, item in enumerate(items):
             ui.image_result(item, s.tasks, s.context, truth, key=f"{key}-{i}")
@@ -146,6 +149,7 @@ def csv_batch(s: PageState) -> None:
     if upload is None:
         return
     with ui.guard("the batch prediction"):
+        _access.check_upload([upload.getvalue()], [upload.name])
         result = predict_view.predict_csv(s.predictor, upload.getvalue(), upload.name)
         if result.error:
             st.error(result.error)

@@ -5,11 +5,12 @@ and its predictions for a chosen input follow the sliders without retraining."""
 
 import streamlit as st
 
-from mtl_core.control import datasets, pareto
+from mtl_core.control import datasets, options, pareto
 from mtl_core.control.sweeps import submit_sweep
 from mtl_core.control.tasks import card_tasks
 from mtl_core.views import common, tradeoffs
 from mtl_core.views import models as models_view
+from pages import _access
 from pages import _ui as ui
 
 SWEEP_JOBS = "tradeoffs-sweep-jobs"  # {preset: [job ids]} of the sweep launched from this page
@@ -53,12 +54,18 @@ def main() -> None:
             points = c1.slider("Points (weight vectors)", 2, 15, 5, key="tradeoffs-points")
             method = c2.radio("Weight vectors", pareto.METHODS, horizontal=True, key="tradeoffs-method",
                               help="grid: a regular grid over the weight simplex; dirichlet: random, seeded")
-            epochs = c3.number_input("Epochs per model", 1, 200, min(preset.train.epochs, 10), key="tradeoffs-epochs")
+            caps = _access.visitor_caps()
+            epochs = c3.number_input("Epochs per model", 1, caps.epochs if caps else 200,
+                                     min(preset.train.epochs, 10, caps.epochs if caps else 200), key="tradeoffs-epochs")
             vectors = pareto.weight_vectors(heads, points, method)
             st.caption("Weights (each head keeps at least 5% of the total; equal weights are 1 each): "
                        + " · ".join(f"[{tradeoffs.weights_text(v)}]" for v in vectors))
+            if caps:
+                st.caption(f"As a visitor, each model trains on at most {caps.train_examples:,} examples.")
             if st.button("Start the sweep", icon=":material/play_arrow:", key="tradeoffs-start"):
-                submitted = submit_sweep(preset.name, vectors, ["--epochs", str(int(epochs))], store=store)
+                _access.count_request()
+                submitted = submit_sweep(preset.name, vectors, ["--epochs", str(int(epochs)), *_access.visitor_args()],
+                                         store=store, submitter=_access.session_tag(), check=_access.sweep_check())
                 st.session_state.setdefault(SWEEP_JOBS, {})[preset.name] = [j.id for j in submitted.jobs]
                 st.success(f"Queued {len(submitted.jobs)} training job(s); {len(submitted.stored)} model(s) were "
                            "in the store already. They appear below as they finish.")
@@ -154,7 +161,10 @@ def main() -> None:
                 from mtl_core.control.jobs import JobQueue
 
                 queue = JobQueue()
-                job = queue.submit(["--preset", preset.name, "--conditioned"])
+                argv = ["--preset", preset.name, "--conditioned", *_access.visitor_args(preset.train.epochs)]
+                _access.count_request()
+                _access.check_jobs(options.validate(argv)[2], queue.list())
+                job = queue.submit(argv, submitter=_access.session_tag())
                 queue.advance()
                 st.success(f"Queued job {job.id}; the model appears here when it is done.")
             st.stop()

@@ -13,6 +13,7 @@ from mtl_core.control.presets.base import Preset
 from mtl_core.errors import UserError
 from mtl_core.views import charts, common
 from mtl_core.views import train as train_form
+from pages import _access
 from pages import _ui as ui
 
 
@@ -35,7 +36,7 @@ def show_job(s: JobPanel, job_id: str) -> None:
     job = s.queue.get(job_id)
     fraction, line = train_form.job_status(job)
     st.progress(fraction, text=f"Job `{job.id}`: {line}")
-    if job.state in ("queued", "running"):
+    if job.state in ("queued", "running") and _access.owns(job):
         if st.button("Cancel", key=f"cancel-{job.id}", icon=":material/stop:"):
             with st.spinner("Stopping the training…"):
                 s.queue.cancel(job.id)
@@ -116,13 +117,18 @@ def main() -> None:
     with options_col:
         st.subheader("Training")
         a, b = st.columns(2)
-        epochs = a.number_input("Epochs", 1, 1000, defaults.epochs, key=f"{key}-epochs",
-                                help="At most this many; early stopping on the validation loss may stop sooner.")
+        caps = _access.visitor_caps()  # a visitor's form starts within the quotas (and says so)
+        max_epochs = caps.epochs if caps else 1000
+        epochs = a.number_input("Epochs", 1, max_epochs, min(defaults.epochs, max_epochs), key=f"{key}-epochs",
+                                help="At most this many; early stopping on the validation loss may stop sooner."
+                                     + (f" Visitors: at most {caps.epochs}." if caps else ""))
         batch_size = b.number_input("Batch size", 1, 8192, defaults.batch_size, key=f"{key}-batch")
         lr = a.number_input("Learning rate", 1e-6, 1.0, float(defaults.lr), format="%.5f", step=1e-4, key=f"{key}-lr")
         seed = b.number_input("Seed", 0, 2**31 - 1, defaults.seed, key=f"{key}-seed")
-        limit = a.number_input("Training-set size", 0, 10_000_000, 0, step=100, key=f"{key}-limit",
-                               help="Train on a random subset of this many examples (0: all of them).")
+        limit = a.number_input("Training-set size", 0, caps.train_examples if caps else 10_000_000,
+                               caps.train_examples if caps else 0, step=100, key=f"{key}-limit",
+                               help="Train on a random subset of this many examples (0: all of them)."
+                                    + (f" Visitors: at most {caps.train_examples:,}." if caps else ""))
         precision = b.selectbox("Precision", ["auto", "float32", "mixed_bfloat16", "mixed_float16"],
                                 key=f"{key}-precision",
                                 help="auto: float16 mixed precision on a GPU, bfloat16 on a CPU that has it, "
@@ -164,12 +170,17 @@ def main() -> None:
             ui.choose_model(preset.name, trained.id)
             st.session_state["train-flash"] = (f"This config was trained before: model `{trained.id}` is open on the "
                                                "Predict and Models pages (nothing was retrained).")
-        else:
-            with ui.guard("starting the training"):
-                job = queue.submit(argv)
-                queue.advance()
-                st.session_state.setdefault(JOB_KEY, {})[preset.name] = job.id
-        st.rerun()
+            st.rerun()
+        queued = False
+        with ui.guard("starting the training"):  # a refusal (a visitor's quota) stays on the page
+            _access.count_request()
+            _access.check_jobs(config, queue.list())
+            job = queue.submit(argv, submitter=_access.session_tag())
+            queue.advance()
+            st.session_state.setdefault(JOB_KEY, {})[preset.name] = job.id
+            queued = True
+        if queued:
+            st.rerun()
     if trained is not None:
         right.info(f"Trained before: model `{trained.id}`. Train opens it instead of training again.")
 
@@ -197,7 +208,7 @@ def main() -> None:
             st.dataframe(table, hide_index=True, column_config={
                 "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
                                                             format="percent")})
-            waiting = [j.id for j in jobs if j.state in ("queued", "running") and j.id != followed]
+            waiting = [j.id for j in jobs if j.state in ("queued", "running") and j.id != followed and _access.owns(j)]
             if waiting:
                 c1, c2 = st.columns([3, 1])
                 chosen = c1.selectbox("Another job", waiting, key="train-other-job", label_visibility="collapsed")

@@ -13,7 +13,13 @@ else
 fi
 mkdir -p "$MTL_HOME"
 echo "Multi-Task Studio: model store in $MTL_HOME" >&2
+# "Sign in with Hugging Face" (the Space's README has hf_oauth: true): Streamlit's OIDC login reads its client
+# from the secrets file, written here from the OAuth variables the Space sets (mode 600, a new cookie secret at
+# each start). Without them the app still runs; everyone is a visitor.
+python -m mtl_core.control.access "${STREAMLIT_SECRETS:-$HOME/.streamlit/secrets.toml}" || true
 # A Space shows the app in an iframe on huggingface.co, where Chrome drops Streamlit's XSRF cookie, so every
-# upload would fail with 403 (huggingface_hub#1496; hub docs "Spaces cookie limitations"): XSRF protection
-# is off in the image only; `streamlit run app.py` elsewhere keeps it.
-exec streamlit run app.py --server.port 8501 --server.address 0.0.0.0 --server.enableXsrfProtection false "$@"
+# upload would fail with 403 (huggingface_hub#1496; hub docs "Spaces cookie limitations"): XSRF protection is
+# off on a Space only (SPACE_ID set). The same image run elsewhere (docker run) keeps it on.
+xsrf=true
+if [ -n "${SPACE_ID:-}" ]; then xsrf=false; fi
+exec streamlit run app.py --server.port 8501 --server.address 0.0.0.0 --server.enableXsrfProtection "$xsrf" "$@"

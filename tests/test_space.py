@@ -99,7 +99,28 @@ def test_store_goes_to_data_when_persistent_storage_is_mounted(fake_streamlit, t
     out = start({**fake_streamlit, "MTL_DATA": str(data)})
     assert out["MTL_HOME"] == f"{data}/mtl-studio" and out["HF_HOME"] == f"{data}/.huggingface"
     assert (data / "mtl-studio").is_dir()
-    assert out["ARGS"] == "run app.py --server.port 8501 --server.address 0.0.0.0 --server.enableXsrfProtection false"
+    # not on a Space (no SPACE_ID: `docker run` elsewhere): XSRF protection stays on, nobody can sign in
+    assert out["ARGS"] == "run app.py --server.port 8501 --server.address 0.0.0.0 --server.enableXsrfProtection true"
+    assert not (tmp_path / "home" / ".streamlit" / "secrets.toml").exists()
+
+
+def test_on_a_space_xsrf_is_off_and_sign_in_with_hugging_face_is_configured(fake_streamlit, tmp_path):
+    import tomllib
+
+    space = {"SPACE_ID": "alice/studio", "SPACE_HOST": "alice-studio.hf.space", "OAUTH_CLIENT_ID": "client-123",
+             "OAUTH_CLIENT_SECRET": 'se"cret', "OPENID_PROVIDER_URL": "https://huggingface.co",
+             "PYTHONPATH": str(ROOT)}
+    out = start({**fake_streamlit, "MTL_DATA": str(tmp_path / "none"), **space})
+    assert out["ARGS"].endswith("--server.enableXsrfProtection false")  # the huggingface.co iframe needs it off
+    secrets_file = tmp_path / "home" / ".streamlit" / "secrets.toml"
+    assert secrets_file.stat().st_mode & 0o777 == 0o600
+    auth = tomllib.loads(secrets_file.read_text())["auth"]
+    assert auth["redirect_uri"] == "https://alice-studio.hf.space/oauth2callback"
+    assert len(auth["cookie_secret"]) >= 32
+    assert auth["huggingface"] == {"client_id": "client-123", "client_secret": 'se"cret',
+                                   "server_metadata_url": "https://huggingface.co/.well-known/openid-configuration",
+                                   "client_kwargs": {"scope": "openid profile"}}
+    assert front_matter()["hf_oauth"] is True and front_matter()["hf_oauth_redirect_path"] == "/oauth2callback"
 
 
 def test_store_stays_in_the_home_folder_without_storage(fake_streamlit, tmp_path):

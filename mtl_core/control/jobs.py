@@ -74,6 +74,7 @@ class Job:
     log_tail: list[str] = field(default_factory=list)  # the last log lines when failed
     cancel_requested: bool = False
     config: dict = field(default_factory=dict)  # the validated TrainConfig (loss weights, epochs, ...)
+    submitter: str | None = None  # who queued it in the app: "owner" or "visitor:<session>" (control/access.py)
     position: int | None = None  # 0: running, 1..n: place in the queue, None: finished
     dir: Path | None = None
 
@@ -360,7 +361,7 @@ class JobQueue:
         _write_json(job.job_file, job._stored())
 
     # changing ----------------------------------------------------------------------------------
-    def submit(self, argv: Sequence[str] | None = None, /, **options) -> Job:
+    def submit(self, argv: Sequence[str] | None = None, /, *, submitter: str | None = None, **options) -> Job:
         """Validate `train` arguments (or keyword options: :func:`mtl_core.control.options.train_argv`), queue a job.
         Nothing is written when they are invalid (:class:`UserError`). The job starts on the next
         :meth:`advance` when nothing else runs."""
@@ -383,7 +384,8 @@ class JobQueue:
                     break
                 except FileExistsError:
                     continue
-            job = Job(id=job_id, preset=preset, argv=canonical, created=created, config=config, dir=folder)
+            job = Job(id=job_id, preset=preset, argv=canonical, created=created, config=config, dir=folder,
+                      submitter=submitter)
             self._save(job)
         return self.get(job.id)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from mtl_core.control import datasets, pareto
@@ -83,9 +84,11 @@ class Submitted:
 
 
 def submit_sweep(preset_name: str, vectors: list[dict[str, float]], train_args: list[str] = (), *,
-                 queue=None, store=None) -> Submitted:
+                 queue=None, store=None, submitter: str | None = None,
+                 check: Callable[[dict, int], None] | None = None) -> Submitted:
     """Queue one training job per weight vector (``train_args``: other `train` options, e.g. ``--epochs 3``),
-    skipping vectors whose model is already stored. Every job is validated before any is queued."""
+    skipping vectors whose model is already stored. Every job is validated, and ``check(config, new jobs)`` (a
+    visitor's quotas) called, before any is queued."""
     from mtl_core.control import jobs, options
     from mtl_core.control.store import ModelStore
 
@@ -102,14 +105,17 @@ def submit_sweep(preset_name: str, vectors: list[dict[str, float]], train_args: 
         argvs.append(argv)
         configs.append(TrainConfig.from_dict(config))
     data = datasets.load_training_data(get_preset(preset_name), configs[0]) if configs else None
-    out = Submitted()
+    out, todo = Submitted(), []
     for argv, config in zip(argvs, configs, strict=True):
         model_id = config.model_id(data.fingerprint)
         found = store.find(model_id)
         if found is not None and store.is_cache_hit(found):
             out.stored.append(model_id)
         else:
-            out.jobs.append(queue.submit(argv))
+            todo.append(argv)
+    if check is not None and todo:
+        check(configs[0].to_dict(), len(todo))
+    out.jobs = [queue.submit(argv, submitter=submitter) for argv in todo]
     queue.advance()
     return out
 

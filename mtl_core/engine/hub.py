@@ -60,6 +60,7 @@ class Fetched:
     card: dict
     model_file: Path  # in the Hugging Face cache: read-only for us
     from_cache: bool  # both files were in the local Hugging Face cache: nothing downloaded
+    private: bool | None = None  # the repository's visibility, None when the Hub was not asked (offline)
 
 
 @dataclass
@@ -229,10 +230,11 @@ def _forget_cached(path: str) -> None:
         pass
 
 
-def fetch(preset: str, repo: str, revision: str | None = None, *, token: str | None = None,
+def fetch(preset: str, repo: str, revision: str | None = None, *, token: str | bool | None = None,
           endpoint: str | None = None, cache_dir: str | Path | None = None,
           progress: Progress | None = None) -> Fetched:
-    """Download and verify ``card.json`` and ``model.keras`` of one commit (no TensorFlow here)."""
+    """Download and verify ``card.json`` and ``model.keras`` of one commit (no TensorFlow here). ``token``: a
+    token, None for the environment's (``HF_TOKEN``, a saved login), False for none at all."""
     from huggingface_hub import HfApi, hf_hub_download, try_to_load_from_cache
     from huggingface_hub import errors as hf_errors
 
@@ -242,12 +244,13 @@ def fetch(preset: str, repo: str, revision: str | None = None, *, token: str | N
     repo, revision = check_repo(repo), check_revision(revision)
     endpoint, cache_dir = _from_env(endpoint, cache_dir)
     url = _endpoint(endpoint)
-    token = token or None
-    given = bool(token or os.environ.get("HF_TOKEN"))
+    token = None if token == "" else token  # False: send no token at all (a visitor; never the server's)
+    given = bool(token) or (token is None and bool(os.environ.get("HF_TOKEN")))
     offline = offline_mode()
-    if not offline and not _COMMIT.fullmatch(revision):
+    private = None
+    if not offline:
         try:  # a quick look first: a clear error for a wrong repo/revision/token, and no retries when unreachable
-            HfApi(endpoint=endpoint).model_info(repo, revision=revision, token=token)
+            private = HfApi(endpoint=endpoint).model_info(repo, revision=revision, token=token).private
         except (hf_errors.RepositoryNotFoundError, hf_errors.RevisionNotFoundError) as exc:
             raise _hub_error(exc, repo, revision, url, token_given=given) from None
         except hf_errors.HfHubHTTPError as exc:
@@ -280,7 +283,7 @@ def fetch(preset: str, repo: str, revision: str | None = None, *, token: str | N
         _forget_cached(paths["model.keras"])
         raise UserError(f"{repo}@{revision}: model.keras does not match the sha256 in card.json "
                         "(corrupted or replaced); nothing was stored")
-    return Fetched(repo, revision, commit, card, Path(paths["model.keras"]), cached)
+    return Fetched(repo, revision, commit, card, Path(paths["model.keras"]), cached, private)
 
 
 def register(fetched: Fetched, store: ModelStore | None = None) -> PullResult:
@@ -314,6 +317,7 @@ def register(fetched: Fetched, store: ModelStore | None = None) -> PullResult:
     try:
         shutil.copyfile(fetched.model_file, tmp / "model.keras")
         stored = {**card, "hub": {"repo": fetched.repo, "revision": fetched.revision, "commit": fetched.commit,
+                                  "private": fetched.private,
                                   "pulled": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}}
         (tmp / "card.json").write_text(json.dumps(stored, indent=1, allow_nan=True))
         where = f"{fetched.repo}@{fetched.revision}: model.keras"
@@ -337,7 +341,7 @@ def register(fetched: Fetched, store: ModelStore | None = None) -> PullResult:
     return result(False)
 
 
-def pull(preset: str, repo: str, revision: str | None = None, *, token: str | None = None,
+def pull(preset: str, repo: str, revision: str | None = None, *, token: str | bool | None = None,
          endpoint: str | None = None, cache_dir: str | Path | None = None, store: ModelStore | None = None,
          progress: Progress | None = None) -> PullResult:
     """``fetch`` then ``register``: a verified model of the Hub in the store, or a UserError and no change."""

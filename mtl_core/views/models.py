@@ -186,3 +186,10 @@ def verdict_table(tasks: list[TaskSpec], ev: Evaluation, rows: list[int]) -> tup
         table.append(row)
         marks.append(mark)
     return pd.DataFrame(table), pd.DataFrame(marks)
+
+
+def private_origin(model) -> bool:
+    """Whether a model came from a private Hub repository, or from one whose privacy was not known when it was
+    pulled (offline, from the cache): either way, not for visitors to download."""
+    hub = model.card.get("hub")
+    return bool(hub) and hub.get("private") is not False

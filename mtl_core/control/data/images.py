@@ -274,6 +274,13 @@ def _from_stream(fp: Any, label: str) -> Image.Image:
         return _normalize(img, label, copy=False)
 
 
+def header_pixels(data: bytes) -> int:
+    """Width x height read from an image file's header only, without decoding (0 when it is not an image this
+    module reads: decoding it then says why). For quotas on the pixels of a request."""
+    size = _probe_size(io.BytesIO(data), _safe_formats())
+    return size[0] * size[1] if size else 0
+
+
 def _probe_size(fp: Any, formats: list[str]) -> tuple[int, int] | None:
     """Width and height from the header without Pillow's bomb check (only to word the error)."""
     try:
