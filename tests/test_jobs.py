@@ -214,6 +214,7 @@ def test_submitting_and_listing_never_import_tensorflow(home):
 # ----------------------------------------------------------------------------- real trainings
 
 
+@pytest.mark.slow
 def test_jobs_run_one_at_a_time_in_order_and_finish_with_a_stored_model(queue, home):
     first = queue.submit(CHURN_TINY)
     second = queue.submit(SHAPES_TINY)

@@ -463,6 +463,7 @@ def _train_cli(home: Path, *extra: str):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
+@pytest.mark.slow
 def test_two_concurrent_runs_of_one_config_end_with_one_good_model_and_force_replaces_it(tmp_path):
     from mtl_core.control.store import sha256_file
 

@@ -140,6 +140,7 @@ def test_all_zero_weights_show_the_reason_and_disable_train(studio):
     assert JobQueue().list() == []
 
 
+@pytest.mark.slow
 def test_train_page_runs_a_job_to_the_end_then_reuses_it_and_compare_shows_both(studio):
     at = open_page("train")
     at.slider(key=f"{KEY}-w-orientation").set_value(0.5)

@@ -272,6 +272,7 @@ print(json.dumps({"device": result.card["training"]["device"], "test": result.ca
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("weighting", ["static", "uncertainty"])
 def test_training_under_a_mirrored_strategy_with_two_replicas(weighting):
     """What several GPUs get (MirroredStrategy), on two logical CPU devices: trains, and the card says so.
