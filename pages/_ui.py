@@ -136,14 +136,23 @@ def no_model_message(preset) -> None:
 
 
 CHOSEN_KEY = "studio-chosen-model"  # {preset: model id}: the model another page (Train, Trade-offs) opened
+PICKER_ROUND = "studio-picker-round"  # {preset: n}: bumped by choose_model, part of the pickers' keys
 
 
 def choose_model(preset_name: str, model_id: str) -> None:
     """Make ``model_id`` the model every page's picker shows for ``preset_name`` (e.g. after a training,
     or a point picked on the Trade-offs page)."""
     st.session_state.setdefault(CHOSEN_KEY, {})[preset_name] = model_id
-    for key in [k for k in st.session_state if str(k).endswith(f"-model-{preset_name}")]:
-        del st.session_state[key]  # the pickers start again from the chosen model
+    # New picker widgets (new keys), not the old ones with their state deleted: a select box recreated under
+    # its old key kept showing its old option in the browser while the page used the chosen one.
+    rounds = st.session_state.setdefault(PICKER_ROUND, {})
+    rounds[preset_name] = rounds.get(preset_name, 0) + 1
+
+
+def picker_key(key: str, preset_name: str) -> str:
+    """The key a page's model picker has now (``key``, then ``key-1``, ... after each choose_model)."""
+    n = st.session_state.get(PICKER_ROUND, {}).get(preset_name, 0)
+    return key if n == 0 else f"{key}-{n}"
 
 
 def model_picker(preset, key: str) -> StoredModel | None:
@@ -154,13 +163,13 @@ def model_picker(preset, key: str) -> StoredModel | None:
     if not models:
         no_model_message(preset)
         return None
-    labels = {m.id: f"{m.id} · {m.source}{' · ' + m.card.get('created', '') if m.card.get('created') else ''}"
+    labels = {m.id: f"{m.id} · {m.origin}{' · ' + m.card.get('created', '') if m.card.get('created') else ''}"
               for m in models}
     default = models[0].id  # ModelStore.default: newest stored model, else shipped
     ids = [m.id for m in models]
     chosen_id = st.session_state.get(CHOSEN_KEY, {}).get(preset.name)
     index = ids.index(chosen_id) if chosen_id in ids else 0
-    chosen = st.selectbox("Model", ids, index=index, key=key,
+    chosen = st.selectbox("Model", ids, index=index, key=picker_key(key, preset.name),
                           format_func=lambda i: labels[i] + ("  (default)" if i == default else ""),
                           help="Newest model in the store first, then the shipped ones (weights/).")
     return next(m for m in models if m.id == chosen)

@@ -92,7 +92,9 @@ def test_the_comparison_sees_a_changed_floor_a_missing_package_and_a_duplicate(t
     """The two tests above fail when the files drift apart (and not over spelling or order)."""
     declared = by_name(PROJECT["dependencies"])
     same, _ = read_requirements(ROOT / "requirements.txt")
-    (tmp_path / "reordered.txt").write_text("\n".join(f"{r.name.upper()} {r.specifier}  # x" for r in same[::-1]))
+    (tmp_path / "reordered.txt").write_text("\n".join(
+        f"{r.name.upper()}{'[' + ','.join(sorted(r.extras)) + ']' if r.extras else ''} {r.specifier}  # x"
+        for r in same[::-1]))
     assert by_name(read_requirements(tmp_path / "reordered.txt")[0]) == declared
     (tmp_path / "drift.txt").write_text("\n".join("keras>=3.10,<4" if r.name == "keras" else str(r) for r in same))
     assert by_name(read_requirements(tmp_path / "drift.txt")[0]) != declared

@@ -181,14 +181,16 @@ class RateLimiter:
 # ----------------------------------------------------------------------------- signing in on a Space
 
 
-def auth_secrets(env=os.environ) -> str | None:
+def auth_secrets(env=os.environ, base_url: str | None = None) -> str | None:
     """The ``[auth]`` section of Streamlit's secrets for "Sign in with Hugging Face" on a Space with
     ``hf_oauth: true`` (the Space sets ``OAUTH_CLIENT_ID``, ``OAUTH_CLIENT_SECRET``, ``OPENID_PROVIDER_URL``,
-    ``SPACE_HOST``); None when those are missing. The cookie secret is new at every start (signing in again
-    after a restart is the price of never storing one)."""
+    ``SPACE_HOST``); None when those are missing. ``base_url``: the app's address, if not the Space's
+    ``https://SPACE_HOST``. The cookie secret is new at every start (signing in again after a restart is the
+    price of never storing one)."""
     client, secret = env.get("OAUTH_CLIENT_ID"), env.get("OAUTH_CLIENT_SECRET")
-    provider, host = env.get("OPENID_PROVIDER_URL"), env.get("SPACE_HOST")
-    if not (client and secret and provider and host):
+    provider = env.get("OPENID_PROVIDER_URL")
+    base_url = base_url or (f"https://{env['SPACE_HOST']}" if env.get("SPACE_HOST") else None)
+    if not (client and secret and provider and base_url):
         return None
 
     def q(text: str) -> str:
@@ -196,7 +198,7 @@ def auth_secrets(env=os.environ) -> str | None:
 
     return "\n".join([
         "[auth]",
-        f"redirect_uri = {q(f'https://{host}/oauth2callback')}",
+        f"redirect_uri = {q(base_url.rstrip('/') + '/oauth2callback')}",
         f"cookie_secret = {q(secrets.token_urlsafe(32))}",
         "",
         "[auth.huggingface]",
@@ -208,9 +210,9 @@ def auth_secrets(env=os.environ) -> str | None:
     ])
 
 
-def write_auth_secrets(path: Path | str, env=os.environ) -> bool:
+def write_auth_secrets(path: Path | str, env=os.environ, base_url: str | None = None) -> bool:
     """Write :func:`auth_secrets` to ``path`` (mode 600) when the Space provides OAuth; True if written."""
-    text = auth_secrets(env)
+    text = auth_secrets(env, base_url)
     if text is None:
         return False
     path = Path(path)

@@ -38,11 +38,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def spawn_streamlit(home: Path, log: Path, weights: Path = ROOT / "weights",
-                    env: dict | None = None) -> tuple[subprocess.Popen, str]:
+def spawn_streamlit(home: Path, log: Path, weights: Path = ROOT / "weights", env: dict | None = None,
+                    port: int | None = None) -> tuple[subprocess.Popen, str]:
     """Start `streamlit run app.py` on a free localhost port (not waiting); the process and its URL. ``env``:
     variables set on top of this process's (e.g. a public app's)."""
-    port = free_port()
+    port = port or free_port()
     env = {**os.environ, "MTL_WEIGHTS": str(weights), "MTL_HOME": str(home), "TF_CPP_MIN_LOG_LEVEL": "2",
            "PYTHONPATH": str(ROOT), **(env or {})}
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
@@ -53,10 +53,10 @@ def spawn_streamlit(home: Path, log: Path, weights: Path = ROOT / "weights",
     return proc, f"http://127.0.0.1:{port}"
 
 
-def start_streamlit(home: Path, log: Path, weights: Path = ROOT / "weights",
-                    env: dict | None = None) -> tuple[subprocess.Popen, str]:
+def start_streamlit(home: Path, log: Path, weights: Path = ROOT / "weights", env: dict | None = None,
+                    port: int | None = None) -> tuple[subprocess.Popen, str]:
     """`spawn_streamlit`, then wait until /_stcore/health answers "ok"."""
-    proc, url = spawn_streamlit(home, log, weights, env)
+    proc, url = spawn_streamlit(home, log, weights, env, port)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:

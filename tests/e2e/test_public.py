@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from _browser import ROOT, choose_preset, start_streamlit, stop_streamlit, wait_idle
+from _browser import ROOT, choose_preset, free_port, start_streamlit, stop_streamlit, wait_idle
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/fake_hub.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/fake_hub.py, tests/fake_oidc.py
 from fake_hub import FakeHub  # noqa: E402
 
 pytestmark = pytest.mark.browser
@@ -60,5 +60,57 @@ def test_a_visitor_sees_no_delete_or_publish_and_pulls_without_the_server_token(
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "public-models-visitor.png"), full_page=True)
     assert (home / "models" / model_id / "model.keras").is_file()
+    shown = page.get_by_role("combobox", name="Model").input_value()
+    assert shown.startswith(f"{model_id} · hub"), shown  # the picker shows the model the pull opened
     assert hub.requests and [auth for _, _, auth in hub.requests if auth] == []
+    assert page.get_by_test_id("stException").count() == 0
+
+
+@pytest.fixture(scope="module")
+def owner_app(tmp_path_factory, tiny_store):
+    """The public app with "Sign in with Hugging Face" against a local OpenID Connect provider (tests/fake_oidc.py)
+    that signs in alice, the owner (MTL_OWNERS). The secrets are what space/start.sh writes, for this address."""
+    import shutil
+
+    from conftest import require_browser
+    from fake_oidc import FakeOIDC
+
+    from mtl_core.control.access import write_auth_secrets
+
+    require_browser()
+    store, model_id, _ = tiny_store
+    home = tmp_path_factory.mktemp("owner-home")
+    shutil.copytree(store.root / model_id, home / "models" / model_id)  # a stored model the owner may delete
+    oidc = FakeOIDC("client-abc", "secret-xyz", user="alice").start()
+    port = free_port()
+    space = {"OAUTH_CLIENT_ID": "client-abc", "OAUTH_CLIENT_SECRET": "secret-xyz", "OPENID_PROVIDER_URL": oidc.url}
+    assert write_auth_secrets(home / "user" / ".streamlit" / "secrets.toml", space, f"http://127.0.0.1:{port}")
+    env = {"MTL_PUBLIC": "1", "MTL_OWNERS": "alice", "HOME": str(home / "user"), "HF_HOME": str(home / "hf")}
+    proc, url = start_streamlit(home, home / "streamlit.log", env=env, port=port)
+    yield url, oidc, model_id
+    stop_streamlit(proc)
+    oidc.stop()
+
+
+def test_the_owner_signs_in_with_hugging_face_and_gets_delete_and_publish(owner_app, page):
+    url, oidc, model_id = owner_app
+    page.goto(url)
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text("Visitor: predict, browse").wait_for()  # before signing in
+    wait_idle(page)
+    sidebar.get_by_role("button", name="Sign in with Hugging Face").click()
+    sidebar.get_by_text("Signed in as alice, the owner: every action is open.").wait_for()
+    assert oidc.tokens_issued == 1  # the code was exchanged at the token endpoint, the ID token checked
+
+    page.goto(f"{url}/models")
+    page.get_by_role("heading", name="Models").first.wait_for()
+    wait_idle(page)
+    choose_preset(page, "shapes-3head")
+    page.get_by_role("button", name="Delete this model…").wait_for()
+    assert page.get_by_text("Publish this model on the Hugging Face Hub").is_visible()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "public-models-owner.png"), full_page=True)
+
+    sidebar.get_by_role("button", name="Sign out").click()
+    sidebar.get_by_text("Visitor: predict, browse").wait_for()
     assert page.get_by_test_id("stException").count() == 0
