@@ -110,6 +110,10 @@ def cmd_train(args) -> int:
     if args.seeds:
         return _train_ensemble(args, config, subscribers)
     model_id, card, cached = train(preset.name, config, subscribers=subscribers, force=args.force)
+    from mtl_core.control.datasets import data_notes
+
+    for line in data_notes(card.get("data", {})):  # columns left out or flagged, values imputed (tables)
+        print(f"note: {line}", file=sys.stderr)
     metrics = _summary_metrics(card["metrics"]["test"])
     where = "stored model (same config; not retrained)" if cached else f"trained in {card['training']['seconds']}s"
     payload, note = {"model": model_id, "metrics": metrics, "cached": cached}, ""

@@ -105,12 +105,14 @@ def _card(model_id: str, folder: str) -> dict:
 
 @st.cache_data(show_spinner="Reading the training data…", max_entries=32)
 def _model_context(preset_name: str, model_id: str, folder: str) -> predict_view.ModelContext:
-    return predict_view.model_context(get_preset(preset_name), _card(model_id, folder))
+    card = _card(model_id, folder)
+    return predict_view.model_context(get_preset(preset_name).for_data(card["config"]["data"]), card)
 
 
 @st.cache_data(show_spinner="Picking samples from the test split…", max_entries=32)
 def _gallery(preset_name: str, model_id: str, folder: str, n: int, seed: int) -> list[common.Sample]:
-    return predict_view.gallery(get_preset(preset_name), _card(model_id, folder), n=n, seed=seed)
+    card = _card(model_id, folder)
+    return predict_view.gallery(get_preset(preset_name).for_data(card["config"]["data"]), card, n=n, seed=seed)
 
 
 def context_for(model: StoredModel) -> predict_view.ModelContext:

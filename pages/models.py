@@ -18,7 +18,7 @@ from pages import _ui as ui
 @st.cache_data(show_spinner="Predicting the test split…", max_entries=16)
 def evaluation(preset_name: str, model_id: str, folder: str) -> models_view.Evaluation:
     predictor = ui.load_predictor(model_id, folder)
-    return models_view.evaluate_on_test(predictor, get_preset(preset_name))
+    return models_view.evaluate_on_test(predictor, get_preset(preset_name).for_data(predictor.card["config"]["data"]))
 
 
 def colour(correct) -> str:

@@ -139,10 +139,33 @@ def test_encoder_standardises_numbers_and_one_hot_encodes_categories():
     assert enc.numeric["age"] == pytest.approx((35.0, np.std([20, 30, 40, 50]) + 1e-6))
     assert enc.numeric["calls"][0] == pytest.approx(3.0)  # an empty cell is left out of the statistics
     assert enc.categorical == {"plan": ["a", "b", "c"]}
-    assert enc.feature_names == ["age", "plan=a", "plan=b", "plan=c", "calls"] and enc.width == 5
+    # "calls" had a missing cell in training: it gets a missing-indicator input beside it
+    assert enc.feature_names == ["age", "plan=a", "plan=b", "plan=c", "calls", "calls missing"] and enc.width == 6
     x, warnings = enc.encode_row({"age": "35", "plan": "c", "calls": "3"}, "row")
     assert warnings == []
-    np.testing.assert_allclose(x, [0.0, 0, 0, 1, 0.0], atol=1e-6)
+    np.testing.assert_allclose(x, [0.0, 0, 0, 1, 0.0, 0.0], atol=1e-6)
+
+
+def test_missing_values_are_imputed_from_the_training_split_with_a_warning():
+    enc = TabularEncoder.fit(small_frame(), ["age", "plan", "calls"])
+    assert enc.impute == {"age": 35.0, "plan": "b", "calls": 3.0}  # medians, the most frequent category
+
+    x, warnings = enc.encode_row({"age": "NA", "plan": "", "calls": "?"}, "row 4")  # "NA" is missing in numbers only
+
+    mean, std = enc.numeric["calls"]
+    np.testing.assert_allclose(x, [0.0, 0, 1, 0, (3.0 - mean) / std, 1.0], atol=1e-6)  # the indicator says so
+    assert warnings == ["column 'age': missing, imputed with the training median 35.0",
+                        "column 'plan': missing, imputed with the training most frequent value 'b'",
+                        "column 'calls': missing, imputed with the training median 3.0"]
+    assert enc.missing_counts(small_frame()) == {"calls": 1}
+
+
+def test_an_encoder_saved_before_imputation_still_refuses_a_missing_number():
+    saved = TabularEncoder.fit(small_frame(), ["age", "plan"]).to_dict()
+    old = TabularEncoder.from_dict({k: saved[k] for k in ("numeric", "categorical", "order")})  # a shipped card's
+    assert old.impute is None and old.width == 4
+    with pytest.raises(UserError, match=r"row 3, column 'age': missing or infinite value"):
+        old.encode_row({"age": "", "plan": "a"}, "row 3")
 
 
 def test_encoder_round_trips_through_json_and_encodes_identically(tmp_path):
@@ -165,7 +188,7 @@ def test_unseen_category_encodes_as_all_zeros_with_a_warning_naming_the_column()
     assert len(warnings) == 1 and "'plan'" in warnings[0] and "'z'" in warnings[0]
 
 
-@pytest.mark.parametrize("value, needle", [("many", "'many' is not a number"), ("", "missing"), ("inf", "infinite"),
+@pytest.mark.parametrize("value, needle", [("many", "'many' is not a number"), ("inf", "infinite"),
                                            ("-inf", "infinite")])
 def test_bad_numeric_cell_names_the_row_and_column(value, needle):
     enc = TabularEncoder.fit(small_frame(), ["age", "plan", "calls"])
@@ -319,7 +342,7 @@ def test_an_unseen_category_predicts_with_a_warning_naming_the_column(lib_model,
     assert outputs_of(items[1]) == pytest.approx((want["churn"][1], want["spend"][1]), rel=1e-5)
 
 
-BAD_ROWS = {(1, "tenure_months"): "ten", (2, "monthly_charges"): "", (3, "support_calls"): "inf"}
+BAD_ROWS = {(1, "tenure_months"): "ten", (2, "monthly_charges"): "12 USD", (3, "support_calls"): "inf"}
 
 
 def test_bad_rows_get_their_own_error_and_the_other_rows_their_predictions(lib_model, predictor, tmp_path):
@@ -339,7 +362,7 @@ def test_bad_rows_get_their_own_error_and_the_other_rows_their_predictions(lib_m
         assert "outputs" not in items[row]
         assert f"rows.csv: row {row + 2}" in error and f"'{col}'" in error and "\n" not in error
     assert "'ten' is not a number" in items[1]["error"]
-    assert "infinite" in items[3]["error"] and "missing" in items[2]["error"]
+    assert "infinite" in items[3]["error"] and "'12 USD' is not a number" in items[2]["error"]
 
 
 def test_an_unreadable_csv_is_one_error_item_and_other_inputs_still_predict(lib_model, predictor, tmp_path):
@@ -427,7 +450,7 @@ def test_cli_predict_a_csv_with_a_bad_row_exits_2_and_prints_the_good_rows(cli_m
 
     set_home(monkeypatch, cli_model["home"])
     frame = read_csv(cli_model["path"]).head(4)[list(FEATURES)]
-    rows = write_rows(tmp_path / "rows.csv", frame, {(2, "monthly_charges"): "n/a"})
+    rows = write_rows(tmp_path / "rows.csv", frame, {(2, "monthly_charges"): "12 USD"})
 
     rc, out, err = run_main(["predict", "--preset", PRESET, str(rows), "--json"])
 
@@ -437,7 +460,7 @@ def test_cli_predict_a_csv_with_a_bad_row_exits_2_and_prints_the_good_rows(cli_m
     assert doc["model"] == cli_model["doc"]["model"]
     items = doc["predictions"]
     assert [item["input"] for item in items] == [f"rows.csv: row {i}" for i in range(2, 6)]
-    assert "'monthly_charges'" in items[2]["error"] and "'n/a'" in items[2]["error"] and "outputs" not in items[2]
+    assert "'monthly_charges'" in items[2]["error"] and "'12 USD'" in items[2]["error"] and "outputs" not in items[2]
     assert err.splitlines() == [f"error: {items[2]['error']}"]
     store = ModelStore(root=cli_model["home"] / "models", shipped=None)
     want = Predictor(store.find(doc["model"])).predict([cli_model["path"]]).items[:4]
@@ -487,7 +510,6 @@ def _bad_training_files() -> dict[str, tuple[bytes, list[str]]]:
         "not UTF-8": (good.replace("fiber", "fibr\xe9").encode("latin-1"), ["bad.csv", "not UTF-8"]),
         "wrong number of fields": ("\n".join([header, *body[:4], body[4] + ",extra", *body[5:]]).encode(),
                                    ["row 6", "9 fields", "header has 8"]),
-        "empty numeric feature cell": (_rows(frame, {(2, "tenure_months"): ""}), ["row 4", "'tenure_months'"]),
         "inf in a numeric feature": (_rows(frame, {(3, "monthly_charges"): "inf"}), ["row 5", "'monthly_charges'"]),
     }
 
@@ -543,7 +565,7 @@ def test_feature_columns_can_be_chosen_and_a_missing_one_is_named(tmp_path):
 
 def test_with_limit_a_bad_cell_is_reported_at_its_own_csv_row(tmp_path, monkeypatch):
     frame = generate_customers(60, seed=1)
-    frame.loc[40:, "tenure_months"] = ""  # CSV rows 42..61
+    frame.loc[40:, "tenure_months"] = "inf"  # CSV rows 42..61
     path = tmp_path / "customers.csv"
     frame.to_csv(path, index=False)
     home = set_home(monkeypatch, tmp_path / "home")

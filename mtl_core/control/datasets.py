@@ -22,7 +22,8 @@ def limit_dataset(data: Dataset, limit: int | None, seed: int) -> Dataset:
     if not limit or limit >= len(data):
         return data
     idx = np.sort(np.random.default_rng(seed).choice(len(data), size=limit, replace=False))
-    return Dataset(take(data.x, idx), {k: v[idx] for k, v in data.y.items()}, data.source + f", limit {limit}")
+    return Dataset(take(data.x, idx), {k: v[idx] for k, v in data.y.items()}, data.source + f", limit {limit}",
+                   notes={**data.notes, "rows": len(idx)} if data.notes else {})
 
 
 def load_training_data(preset: Preset, config: TrainConfig) -> Dataset:
@@ -60,3 +61,16 @@ def rebuild(preset: Preset, config: TrainConfig | dict, fingerprint: str | None 
         raise UserError(f"{who}: its training data has changed since training ({data.source})"
                         + (f"; {hint}" if hint else ""))
     return data, split(preset, data, config), config
+
+
+def data_notes(data_card: dict) -> list[str]:
+    """One line per thing a user should know about the data a model was trained on, from its card's
+    ``data``: columns left out or flagged, values imputed, labels mapped (tables)."""
+    lines = [f"left out column {col!r}: {why}" for col, why in (data_card.get("excluded") or {}).items()]
+    lines += [f"column {col!r} {why}" for col, why in (data_card.get("flagged") or {}).items()]
+    for col, n in (data_card.get("imputed") or {}).items():
+        lines.append(f"column {col!r}: {n:,} missing value{'s' if n != 1 else ''} imputed "
+                     "(training median or most frequent value)")
+    for head, mapping in (data_card.get("labels") or {}).items():
+        lines.append(f"{head} labels: " + ", ".join(f"{value!r} = {label}" for value, label in mapping.items()))
+    return lines

@@ -124,7 +124,7 @@ def _check_data_folder(preset_name: str, data: dict) -> None:
     from mtl_core.control.presets import get_preset
 
     try:
-        get_preset(preset_name).load_data(data)
+        get_preset(preset_name).for_data(data).load_data(data)
     except UserError:
         raise
     except (OSError, ValueError) as exc:

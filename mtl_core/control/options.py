@@ -53,7 +53,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="train on a random subset of N examples")
     p.add_argument("--data", help="data source of the preset (see `presets`)")
     p.add_argument("--data-option", help="source options, e.g. n=3000,noise=0.3")
-    p.add_argument("--data-dir", help="folder with the preset's own file format (e.g. X.npy, y.npy)")
+    p.add_argument("--data-dir", help="folder with the preset's own file format (e.g. X.npy, y.npy), or a CSV file")
+    p.add_argument("--target", action="append", metavar="COLUMN[=KIND]",
+                   help="table preset: a target column, one head each (repeat the flag); KIND is binary, "
+                        "multiclass or regression, inferred from the values when omitted")
+    p.add_argument("--features", metavar="A,B,...", help="tabular presets: the feature columns (default: every "
+                   "other column, less ids and constants)")
     p.add_argument("--variant", help="a named architecture of the preset (see `presets`), e.g. resnet50")
     p.add_argument("--heads", help="train only these heads (comma-separated): single-task baselines")
     p.add_argument("--detach", help="head=1|0,...: put a head behind a stop-gradient, or not")
@@ -106,6 +111,15 @@ def _data_options(preset: Preset, args) -> dict:
             raise UserError(f"--data-dir: {args.data_dir}: no such folder or file")
         data = {"source": args.data or preset.dir_source, "dir": os.path.abspath(args.data_dir)}
     data.update(kv_list(args.data_option or "", "--data-option"))
+    if getattr(args, "target", None):
+        if not preset.data_defined:
+            raise UserError(f"--target: {preset.name} has its own heads ({', '.join(preset.task_names)}); "
+                            "--target is for the table preset")
+        data["targets"] = "+".join(args.target)
+    if getattr(args, "features", None):
+        if preset.input_kind != "tabular":
+            raise UserError(f"--features: {preset.name} reads images, not table columns")
+        data["features"] = "+".join(f.strip() for f in args.features.split(",") if f.strip())
     return data
 
 
@@ -176,6 +190,7 @@ def build_config(args) -> tuple[Preset, TrainConfig]:
     """Parsed `train` flags -> (preset, validated config). Nothing here imports TensorFlow."""
     preset = get_preset(args.preset)
     data = _data_options(preset, args)
+    preset = preset.for_data(data)  # a table's heads come from its target columns
     spec, variant = _model_spec(preset, args)
     weights = parse_loss_weights(args.loss_weights) if args.loss_weights else variant.get("loss_weights")
     lr = args.lr if args.lr is not None else variant.get("lr")  # the user's flags win over the variant's
@@ -217,6 +232,9 @@ def validate(argv: Sequence[str]) -> tuple[list[str], str, dict]:
             continue
         if key == "data_dir":
             value = os.path.abspath(value)  # a job does not run in the caller's folder
+        if isinstance(value, list):  # a repeated flag (--target)
+            canonical += [part for item in value for part in (action.option_strings[0], str(item))]
+            continue
         canonical += [action.option_strings[0]] + ([] if value is True else [str(value)])
     return canonical, preset.name, config.to_dict()
 

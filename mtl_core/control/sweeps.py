@@ -104,7 +104,8 @@ def submit_sweep(preset_name: str, vectors: list[dict[str, float]], train_args: 
         _, _, config = options.validate(argv)
         argvs.append(argv)
         configs.append(TrainConfig.from_dict(config))
-    data = datasets.load_training_data(get_preset(preset_name), configs[0]) if configs else None
+    preset = get_preset(preset_name).for_data(configs[0].data) if configs else None
+    data = datasets.load_training_data(preset, configs[0]) if configs else None
     out, todo = Submitted(), []
     for argv, config in zip(argvs, configs, strict=True):
         model_id = config.model_id(data.fingerprint)

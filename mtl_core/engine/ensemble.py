@@ -31,7 +31,7 @@ def train_ensemble(config: TrainConfig, seeds: list[int], thresholds: dict[str, 
                    subscribers=()) -> EnsembleResult:
     from mtl_core.engine.training import train
 
-    preset = get_preset(config.preset)
+    preset = get_preset(config.preset).for_data(config.data)
     for head in thresholds:
         if head not in preset.task_names:
             raise UserError(f"--keep: unknown head {head!r} (heads: {', '.join(preset.task_names)})")

@@ -13,11 +13,15 @@ def evaluate(preset_name: str, model: str | None = None, *, data_dir: str | None
              predictor: Predictor | None = None, loss_weights: dict[str, float] | None = None) -> dict:
     """Metrics on the test split (or ``data_dir``); ``loss_weights``: lambda of a loss-conditioned model
     (default: its config's weights; refused for an ordinary model), reported back as ``loss_weights``."""
-    preset = get_preset(preset_name)
+    base = get_preset(preset_name)
     predictor = predictor or Predictor.for_preset(preset_name, model, store)
     lam = predictor.loss_weights(loss_weights)  # a wrong lambda fails before the data is read
+    options = dict(predictor.card.get("config", {}).get("data", {}))
+    if data_dir:  # a table's targets and features stay the model's; only the file is another
+        options = {**(options if base.data_defined else {}), "source": base.dir_source, "dir": data_dir}
+    preset = base.for_data(options)
     if data_dir:
-        data = preset.load_data({"source": preset.dir_source, "dir": data_dir})
+        data = preset.load_data(options)
         x, y, split_name = data.x, data.y, f"all of {data_dir}"
     else:  # the test split rebuilt from the card's config: same data, same seed, same split
         data, split, _ = datasets.rebuild(preset, predictor.card["config"], predictor.card["data"]["fingerprint"],

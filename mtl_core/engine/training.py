@@ -15,7 +15,7 @@ from mtl_core.control.config import TrainConfig
 from mtl_core.control.data.splits import train_statistics
 from mtl_core.control.metrics import all_metrics
 from mtl_core.control.modelspec import ModelSpec
-from mtl_core.control.presets import get_preset
+from mtl_core.control.presets import preset_for
 from mtl_core.control.presets.base import Dataset, Preset
 from mtl_core.engine import device as device_mod
 from mtl_core.engine.batches import predict_in_batches
@@ -87,6 +87,7 @@ class Trainer:
         self.config = config
         self.subscribers = list(subscribers)
         self.precision = precision or config.precision  # an explicit argument (benches, tests) wins
+        self.imputed: dict[str, int] = {}  # missing feature cells per column (tables), filled when encoded
         self.steps_per_execution = steps_per_execution
         self.spec = ModelSpec.from_dict(config.model)
         self.heads = [h.task for h in self.spec.heads]
@@ -203,6 +204,7 @@ class Trainer:
             from mtl_core.control.data.tabular import TabularEncoder
 
             encoder = TabularEncoder.fit(data.x.iloc[split.train], list(data.x.columns), name=data.source)
+            self.imputed = encoder.missing_counts(data.x)  # cells filled with the training median / mode
             x = encoder.encode_frame(data.x, name=data.source)
             spec = replace(self.spec, input_shape=(encoder.width,))
             return x, spec, 0.0, 1.0, {"tabular": encoder.to_dict()}
@@ -302,7 +304,8 @@ class Trainer:
             "pretrained": pretrained_report(model),
             "preprocessing": preprocessing,
             "target_scale": target_scale,
-            "data": {"source": data.source, "fingerprint": data.fingerprint, "sizes": split.sizes()},
+            "data": {"source": data.source, "fingerprint": data.fingerprint, "sizes": split.sizes(), **data.notes}
+            | ({"imputed": self.imputed} if self.imputed else {}),
             "metrics": metrics,
             "history": normalise_history(history.history, self.heads)
             | ({"loss_weights": self.loss_weight_history} if self.weighting is not None else {}),
@@ -337,7 +340,7 @@ def train(preset_name: str, config: TrainConfig, *, store=None, subscribers: lis
     from mtl_core.control.store import ModelStore
 
     store = store or ModelStore()
-    preset = get_preset(preset_name)
+    preset = preset_for(preset_name, config.data)
     data = datasets.load_training_data(preset, config)
     model_id = config.model_id(data.fingerprint)
     found = store.find(model_id)

@@ -4,6 +4,11 @@ The encoder (standardised numeric columns, one-hot categorical columns) is fitte
 training split only and stored as JSON in the model card, not pickled: a model pulled from the
 Hub can then be loaded without running anyone's code. A category never seen in training encodes
 as all zeros and is reported as a warning beside that row's prediction.
+
+A missing feature value (an empty cell, NA, ...) is imputed with the training split's median (numbers) or
+most frequent value (categories); a numeric column that had missing values in training also gets a
+missing-indicator input, so the network can tell an imputed median from a real one. Encoders saved before
+imputation existed (no ``impute`` in the card) still refuse a missing number, as they did.
 """
 
 from __future__ import annotations
@@ -76,11 +81,20 @@ def read_csv(source, name: str | None = None, *, row_errors: dict[int, str] | No
     return pd.DataFrame(body, columns=columns, dtype=str)
 
 
+MISSING_CELLS = ("", "nan", "na", "n/a", "null", "none", "?")  # in a number column
+MISSING_TEXT = ("", "nan", "n/a", "null", "?")  # in a text column: "none" and "NA" can be real categories
+
+
 def to_number(value: str) -> float:
     """A cell as a float; '' and 'nan' give NaN (a missing value); text raises ValueError."""
-    if value.strip().lower() in ("", "nan", "na", "null", "none"):
+    if value.strip().lower() in MISSING_CELLS:
         return math.nan
     return float(value)
+
+
+def is_missing(value, numeric: bool = False) -> bool:
+    """An empty cell or a usual "no value" mark (more of them count in a number column than in a text one)."""
+    return str(value).strip().lower() in (MISSING_CELLS if numeric else MISSING_TEXT)
 
 
 NUMERIC_SHARE = 0.9  # a column whose cells are at least 90% numbers is numeric; its other cells are errors
@@ -110,25 +124,35 @@ class TabularEncoder:
     numeric: dict[str, tuple[float, float]] = field(default_factory=dict)  # column -> (mean, std)
     categorical: dict[str, list[str]] = field(default_factory=dict)  # column -> categories
     order: list[str] = field(default_factory=list)  # feature columns in input order
+    impute: dict[str, float | str] | None = None  # column -> training median / most frequent; None: refuse
+    indicators: list[str] = field(default_factory=list)  # numeric columns with a missing-indicator input
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, features: list[str], name: str = "<csv>") -> TabularEncoder:
-        enc = cls(order=list(features))
+        enc = cls(order=list(features), impute={})
         for col in features:
             values = frame[col].tolist()
             x, bad = numeric_or_none(values)
+            present = [v for v in values if not is_missing(v, numeric=x is not None)]
+            if not present:
+                raise UserError(f"{name}: column {col!r} has no values in the training split")
             if x is None:
-                enc.categorical[col] = sorted(set(values))
+                counts = pd.Series(present).value_counts()
+                enc.categorical[col] = sorted(counts.index)
+                enc.impute[col] = str(sorted(counts[counts == counts.max()].index)[0])  # ties: the first by name
                 continue
             if bad is not None:
                 raise UserError(f"{name}: row {frame.index[bad] + 2}, column {col!r}: {values[bad]!r} is not a number")
-            x = x[np.isfinite(x)]
-            enc.numeric[col] = (float(x.mean()), float(x.std() + 1e-6))
+            known = x[np.isfinite(x)]
+            enc.numeric[col] = (float(known.mean()), float(known.std() + 1e-6))
+            enc.impute[col] = float(np.median(known))
+            if len(known) < len(x):
+                enc.indicators.append(col)
         return enc
 
     @property
     def width(self) -> int:
-        return len(self.numeric) + sum(len(c) for c in self.categorical.values())
+        return len(self.numeric) + len(self.indicators) + sum(len(c) for c in self.categorical.values())
 
     @property
     def feature_names(self) -> list[str]:
@@ -136,9 +160,17 @@ class TabularEncoder:
         for col in self.order:
             if col in self.numeric:
                 names.append(col)
+                if col in self.indicators:
+                    names.append(f"{col} missing")
             else:
                 names += [f"{col}={cat}" for cat in self.categorical[col]]
         return names
+
+    def missing_counts(self, frame: pd.DataFrame) -> dict[str, int]:
+        """Missing cells per feature column of ``frame`` (those imputed when it is encoded)."""
+        counts = {col: int(sum(is_missing(v, numeric=col in self.numeric) for v in frame[col].tolist()))
+                  for col in self.order}
+        return {col: n for col, n in counts.items() if n}
 
     def encode_row(self, row: dict, where: str) -> tuple[np.ndarray, list[str]]:
         """One row -> (features, warnings). A bad numeric cell raises UserError naming row and column."""
@@ -147,6 +179,11 @@ class TabularEncoder:
             if col not in row:
                 raise UserError(f"{where}: column {col!r} is missing")
             value = str(row[col]).strip()
+            missing = is_missing(value, numeric=col in self.numeric)
+            if missing and self.impute is not None and col in self.impute:
+                warnings.append(f"column {col!r}: missing, imputed with the training "
+                                f"{'median' if col in self.numeric else 'most frequent value'} {self.impute[col]!r}")
+                value = str(self.impute[col])
             if col in self.numeric:
                 try:
                     x = to_number(value)
@@ -156,6 +193,8 @@ class TabularEncoder:
                     raise UserError(f"{where}, column {col!r}: missing or infinite value ({value!r})")
                 mean, std = self.numeric[col]
                 out.append((x - mean) / std)
+                if col in self.indicators:
+                    out.append(1.0 if missing else 0.0)
             else:
                 cats = self.categorical[col]
                 onehot = [1.0 if value == c else 0.0 for c in cats]
@@ -170,13 +209,16 @@ class TabularEncoder:
         return np.stack([self.encode_row(r, f"{name}: row {i + 2}")[0] for i, r in zip(frame.index, rows, strict=True)])
 
     def to_dict(self) -> dict:
-        return {"numeric": {k: list(v) for k, v in self.numeric.items()}, "categorical": self.categorical,
-                "order": self.order}
+        out = {"numeric": {k: list(v) for k, v in self.numeric.items()}, "categorical": self.categorical,
+               "order": self.order}
+        if self.impute is not None:
+            out |= {"impute": self.impute, "indicators": self.indicators}
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> TabularEncoder:
         return cls({k: tuple(v) for k, v in d["numeric"].items()}, {k: list(v) for k, v in d["categorical"].items()},
-                   list(d["order"]))
+                   list(d["order"]), d.get("impute"), list(d.get("indicators", [])))
 
 
 BINARY_VALUES = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1, "0.0": 0, "1.0": 1}

@@ -23,8 +23,14 @@ def _discover() -> dict[str, Preset]:
     return _REGISTRY
 
 
-def all_presets() -> list[Preset]:
-    return sorted(_discover().values(), key=lambda p: p.name)
+def all_presets(include_data_defined: bool = True) -> list[Preset]:
+    return sorted((p for p in _discover().values() if include_data_defined or not p.data_defined),
+                  key=lambda p: p.name)
+
+
+def preset_for(name: str, data: dict | None) -> Preset:
+    """The preset ``name`` for a config's ``data``: itself, or (``table``) the preset its data defines."""
+    return get_preset(name).for_data(data)
 
 
 def get_preset(name: str) -> Preset:

@@ -25,6 +25,7 @@ class Dataset:
     y: dict[str, np.ndarray]
     source: str  # one line saying where the data came from, shown in cards and the app
     fingerprint: str = ""
+    notes: dict = field(default_factory=dict)  # what the card's "data" says besides (name, rows, columns left out)
 
     def __post_init__(self) -> None:
         if not self.fingerprint:
@@ -82,6 +83,17 @@ class Preset:
     reference: dict = field(default_factory=dict)  # {"metrics": {head: {metric: v}}, "note": str}
     variants: dict[str, ModelSpec] = field(default_factory=dict)  # other named architectures (`train --variant`)
     variant_train: dict[str, dict] = field(default_factory=dict)  # make_config overrides that come with a variant
+    # A preset whose heads come from the user's data (`table`): data options -> the preset for that data
+    # (its tasks, model and loader). None: the heads are the preset's own.
+    specialise: Callable[[dict], Preset] | None = None
+
+    @property
+    def data_defined(self) -> bool:
+        return self.specialise is not None
+
+    def for_data(self, options: dict | None) -> Preset:
+        """This preset as it applies to data ``options`` (a config's ``data``)."""
+        return self.specialise(options or {}) if self.specialise is not None else self
 
     @property
     def task_names(self) -> list[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from mtl_core.control.modelspec import HeadSpec, ModelSpec
 from mtl_core.control.presets.base import Dataset, Preset, TrainDefaults
 from mtl_core.control.tasks import TaskSpec
@@ -50,9 +52,29 @@ def load_data(options: dict) -> Dataset:
     x, columns = table_dataset_parts(frame, columns, features, name)
     if len(x) < MIN_ROWS:
         raise UserError(f"{name}: {len(x)} data rows; at least {MIN_ROWS} are needed to train")
-    y = {head: labels_from_column(frame, col, TASKS[i].kind, name, TASKS[i].class_names)
-         for i, (head, col) in enumerate(columns.items())}
-    return Dataset(x, y, what)
+    churn, label_map = _churn_labels(frame, columns["churn"], name, options.get("churn_positive"))
+    y = {"churn": churn, "spend": labels_from_column(frame, columns["spend"], "regression", name)}
+    notes = {"name": name, "rows": len(x)} | ({"labels": {"churn": label_map}} if label_map else {})
+    return Dataset(x, y, what, notes=notes)
+
+
+def _churn_labels(frame, column: str, name: str, positive: str | None):
+    """The churn column as 0/1: 0/1, yes/no, true/false or stays/churns; any other two values too (the
+    ``churn_positive`` option names the one that means "churns", else the second in sorted order), with
+    the mapping returned for the card. More than two values is an error naming the column."""
+    from mtl_core.control.data.tabular import BINARY_VALUES, is_missing, labels_from_column
+
+    values = sorted({v.strip() for v in frame[column].tolist() if not is_missing(v)})
+    known = {**BINARY_VALUES, **{c: i for i, c in enumerate(TASKS[0].class_names)}}
+    if all(v.lower() in known for v in values) or len(values) != 2:
+        return labels_from_column(frame, column, "binary", name, TASKS[0].class_names), None
+    if positive is not None and positive not in values:
+        raise UserError(f"--data-option churn_positive={positive}: column {column!r} has the values "
+                        f"{values[0]!r} and {values[1]!r}")
+    order = [v for v in values if v != positive] + [positive] if positive else values
+    mapping = {order[0]: 0, order[1]: 1}
+    labels = np.asarray([-1 if is_missing(v) else mapping[v.strip()] for v in frame[column].tolist()], dtype=np.int32)
+    return labels, {v: TASKS[0].class_names[i] for v, i in mapping.items()}
 
 
 PRESET = Preset(
@@ -68,7 +90,7 @@ PRESET = Preset(
     data_defaults={"source": "generated", "n": 4000, "seed": 0, "missing": 0.0},
     data_sources={
         "generated": "documented synthetic customer generator (offline, default; not real customers)",
-        "csv": "your CSV (--data-dir FILE --data-option churn=COL,spend=COL,features=A+B+C)",
+        "csv": "your CSV (--data-dir FILE --data-option churn=COL,spend=COL,churn_positive=VALUE; --features A,B)",
     },
     dir_source="csv",
     offline_sources=("generated",),
