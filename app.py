@@ -17,6 +17,8 @@ from pages import _access, _hub
 st.set_page_config(page_title="Multi-Task Studio", page_icon=":material/hub:", layout="wide")
 
 presets = {p.name: p for p in all_presets()}
+if st.session_state.get("studio-next-preset") in presets:  # a page asked for a preset (Your data -> Train)
+    st.session_state["preset"] = st.session_state.pop("studio-next-preset")
 if st.session_state.get("preset") not in presets:  # first visit (or a preset that went away)
     store = ModelStore()
     st.session_state["preset"] = next((n for n in presets if store.default(n) is not None), next(iter(presets)))
@@ -25,6 +27,7 @@ pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
     st.Page("pages/predict.py", title="Predict", icon=":material/online_prediction:"),
     st.Page("pages/data.py", title="Data", icon=":material/dataset:"),
+    st.Page("pages/your_data.py", title="Your data", icon=":material/upload_file:"),
     st.Page("pages/models.py", title="Models", icon=":material/model_training:"),
     st.Page("pages/train.py", title="Train", icon=":material/fitness_center:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
@@ -41,7 +44,8 @@ with st.sidebar:
                  format_func=lambda n: f"{n} ({presets[n].input_kind})",
                  help="The reference system every page shows: its data, its heads and its models.")
     chosen = presets[st.session_state["preset"]]
-    st.caption(f"**{chosen.title}**  \nheads: " + ", ".join(f"{t.name} ({t.kind})" for t in chosen.tasks))
+    heads = ", ".join(f"{t.name} ({t.kind})" for t in chosen.tasks) or "the target columns of your table (Your data)"
+    st.caption(f"**{chosen.title}**  \nheads: {heads}")
     _access.sign_in_box()  # a public app (a Space): visitor or owner, and "Sign in with Hugging Face"
 
 _hub.pull_at_start()  # once per process: configured Hub repos with nothing in the store yet, with progress

@@ -52,6 +52,33 @@ def current_preset():
     return get_preset(name if name in names else names[0])
 
 
+DATASET_KEY = "studio-dataset"  # the session's own table (pages/your_data.py): path, name, fingerprint, options
+
+
+def preset_with_data():
+    """The sidebar's preset, ready to train: a table preset becomes the preset of this session's CSV (its
+    heads are its target columns); without one, the page says where to bring it and stops."""
+    preset = current_preset()
+    if not preset.data_defined:
+        return preset
+    options = (st.session_state.get(DATASET_KEY) or {}).get("options")
+    if not options:
+        st.info(f"**{preset.name}** trains on your own table: upload a CSV and choose its targets first.")
+        st.page_link("pages/your_data.py", label="Your data", icon=":material/upload_file:")
+        st.stop()
+    return preset.for_data(options)
+
+
+def dataset_flags() -> list[str]:
+    """The `train` flags of this session's table (--data-dir, --target ...) when the sidebar's preset takes
+    one, else none."""
+    if not current_preset().data_defined:
+        return []
+    from mtl_core.views.your_data import train_flags
+
+    return train_flags(st.session_state[DATASET_KEY]["options"])
+
+
 def one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text if len(text) <= 200 else text[:197] + "..."
@@ -157,11 +184,19 @@ def picker_key(key: str, preset_name: str) -> str:
     return key if n == 0 else f"{key}-{n}"
 
 
+def shown_to_session(model: StoredModel) -> bool:
+    """Whether this session may see ``model``: not one trained on another visitor's own table."""
+    from mtl_core.views.your_data import visible
+    from pages import _access
+
+    return visible(model.card, _access.session_tag())
+
+
 def model_picker(preset, key: str) -> StoredModel | None:
     """A select box of the preset's models (default: the model another page chose, else the store's
     default, i.e. the newest stored model, else the shipped one); None, with the way to get one, when
     there is none."""
-    models = store().list(preset.name)
+    models = [m for m in store().list(preset.name) if shown_to_session(m)]  # not another visitor's own data
     if not models:
         no_model_message(preset)
         return None

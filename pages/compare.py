@@ -12,7 +12,7 @@ def main() -> None:
     ui.page_setup("compare")
 
     preset = ui.current_preset()
-    models = ui.store().list(preset.name)
+    models = [m for m in ui.store().list(preset.name) if ui.shown_to_session(m)]
     st.title("Compare")
 
     if len(models) < 2:

@@ -26,18 +26,25 @@ def main() -> None:
     store = ModelStore()
     columns = st.columns(2)
     for i, preset in enumerate(all_presets()):
-        model = store.default(preset.name)
+        model = None if preset.data_defined else store.default(preset.name)  # a table model is its owner's
         with columns[i % 2].container(border=True):
             st.subheader(f"{preset.title} · `{preset.name}`")
             st.write(preset.description)
-            st.write("Heads: " + ", ".join(f"**{t.name}** ({t.kind})" for t in preset.tasks))
+            if preset.data_defined:
+                st.page_link("pages/your_data.py", label="Bring your own table: Your data",
+                             icon=":material/upload_file:")
+            else:
+                st.write("Heads: " + ", ".join(f"**{t.name}** ({t.kind})" for t in preset.tasks))
             default_source = preset.data_defaults.get("source", "")
             if datasets.on_this_machine(preset):
                 st.caption(f"Data: {preset.data_sources.get(default_source, default_source)}")
             else:
                 st.caption("Data: not on this machine, no offline default: "
                            + "; ".join(preset.data_sources.values()))
-            if model is None:
+            if model is None and preset.data_defined:
+                st.caption("Heads: the target columns you choose. CLI: `python -m mtl_core train --preset table "
+                           "--data-dir FILE.csv --target COLUMN --target OTHER`")
+            elif model is None:
                 st.warning(f"No trained model yet. Train one: `python -m mtl_core train --preset {preset.name}`")
             else:
                 st.caption(f"Model `{model.id}` ({model.source}); data: {model.card['data']['source']}")

@@ -37,7 +37,7 @@ def main() -> None:
         st.success(flash)
 
     with ui.guard("the list of models"):
-        table = models_view.model_rows(store, all_presets())
+        table = models_view.model_rows(store, all_presets(), shown=ui.shown_to_session)
         if len(table):
             st.caption("Every model on this machine: the store ($MTL_HOME/models) and the shipped ones (weights/). "
                        "★ marks each preset's default (the newest stored model, else the shipped one).")

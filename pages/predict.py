@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from mtl_core.control import datasets
+from mtl_core.control.tasks import card_tasks
 from mtl_core.views import common
 from mtl_core.views import predict as predict_view
 from pages import _access
@@ -184,11 +185,12 @@ def main() -> None:
     ui.page_setup("predict")
     preset = ui.current_preset()
     st.title("Predict")
-    st.caption(f"{preset.title} · `{preset.name}` · heads: " + ", ".join(f"{t.name} ({t.kind})" for t in preset.tasks))
-
+    caption = st.empty()
     model = ui.model_picker(preset, key=f"predict-model-{preset.name}")
     if model is None:
         st.stop()
+    tasks = card_tasks(model.card)  # the model's own heads (a table's are its target columns)
+    caption.caption(f"{preset.title} · `{preset.name}` · heads: " + ", ".join(f"{t.name} ({t.kind})" for t in tasks))
 
     predictor = context = None
     with ui.guard("loading the model"):

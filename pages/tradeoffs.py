@@ -33,7 +33,7 @@ def open_model(preset_name: str, key: str) -> None:
 def main() -> None:
     ui.page_setup("tradeoffs")
 
-    preset = ui.current_preset()
+    preset = ui.preset_with_data()  # a table: this session's CSV and its heads
     store = ui.store()
     st.title("Trade-offs")
     st.caption("How much of one head's quality does another head cost? Train one model per loss weighting (a sweep) "
@@ -64,7 +64,8 @@ def main() -> None:
                 st.caption(f"As a visitor, each model trains on at most {caps.train_examples:,} examples.")
             if st.button("Start the sweep", icon=":material/play_arrow:", key="tradeoffs-start"):
                 _access.count_request()
-                submitted = submit_sweep(preset.name, vectors, ["--epochs", str(int(epochs)), *_access.visitor_args()],
+                args = ["--epochs", str(int(epochs)), *_access.visitor_args(), *ui.dataset_flags()]
+                submitted = submit_sweep(preset.name, vectors, args,
                                          store=store, submitter=_access.session_tag(), check=_access.sweep_check())
                 st.session_state.setdefault(SWEEP_JOBS, {})[preset.name] = [j.id for j in submitted.jobs]
                 st.success(f"Queued {len(submitted.jobs)} training job(s); {len(submitted.stored)} model(s) were "
@@ -161,7 +162,8 @@ def main() -> None:
                 from mtl_core.control.jobs import JobQueue
 
                 queue = JobQueue()
-                argv = ["--preset", preset.name, "--conditioned", *_access.visitor_args(preset.train.epochs)]
+                argv = ["--preset", preset.name, "--conditioned", *_access.visitor_args(preset.train.epochs),
+                        *ui.dataset_flags()]
                 _access.count_request()
                 _access.check_jobs(options.validate(argv)[2], queue.list())
                 job = queue.submit(argv, submitter=_access.session_tag())

@@ -73,7 +73,7 @@ def show_job(s: JobPanel, job_id: str) -> None:
 def main() -> None:
     ui.page_setup("train")
 
-    preset = ui.current_preset()
+    preset = ui.preset_with_data()  # the table preset: this session's CSV, one slider per target
     store = ui.store()
     queue = JobQueue()
     defaults = train_form.form_defaults(preset)
@@ -153,7 +153,7 @@ def main() -> None:
         loss_weights=weights, weighting=method, weighting_options=method_options, epochs=int(epochs),
         batch_size=int(batch_size),
         lr=float(lr), seed=int(seed), limit=int(limit) or None, detach=detach, links=links, freeze=freeze,
-        precision=precision, device=device, conditioned=conditioned)
+        precision=precision, device=device, conditioned=conditioned, data_args=ui.dataset_flags())
     argv = train_form.train_args(preset, form)
 
     config, trained = None, None

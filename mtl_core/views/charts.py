@@ -99,6 +99,15 @@ def class_balance(counts, *, title: str | None = None) -> go.Figure:
     return _compact(fig, 320, legend=True, title=title)
 
 
+def label_counts(counts: dict[str, int], *, title: str | None = None) -> go.Figure:
+    """Rows per class of one target (a user's table, before any split)."""
+    fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), marker_color=ACCENT,
+                           text=[f"{n:,}" for n in counts.values()], textposition="outside", cliponaxis=False))
+    fig.update_xaxes(type="category", tickangle=-45 if len(counts) > 10 else 0)
+    fig.update_yaxes(title="rows", rangemode="tozero")
+    return _compact(fig, 300, title=title)
+
+
 def histogram(values, *, name: str, unit: str = "", title: str | None = None) -> go.Figure:
     fig = go.Figure(go.Histogram(x=np.asarray(values), nbinsx=40, marker_color=ACCENT, name=name))
     fig.update_xaxes(title=f"{name} ({unit})" if unit else name)

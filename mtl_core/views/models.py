@@ -20,14 +20,15 @@ from mtl_core.views.common import Sample, format_value, label_text, make_samples
 REGRESSION_TOLERANCE = 0.1  # a regression prediction counts as right within 10% of the training range
 
 
-def model_rows(store, presets) -> pd.DataFrame:
-    """Every model (store and shipped), newest first, with its preset's default marked."""
+def model_rows(store, presets, shown=lambda model: True) -> pd.DataFrame:
+    """Every model (store and shipped) that ``shown`` lets through, newest first, with its preset's default
+    marked."""
     defaults = {}
     for p in presets:
         found = store.default(p.name)
         defaults[p.name] = found.id if found else None
     rows = []
-    for m in store.list():
+    for m in filter(shown, store.list()):
         tasks = {t.name: t for t in card_tasks(m.card)}
         test = m.card.get("metrics", {}).get("test", {})
         summary = []

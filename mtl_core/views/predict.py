@@ -177,13 +177,15 @@ def predict_row(predictor, row: dict, name: str = "form") -> tuple[ItemResult, f
 
 def encoded_table(card: dict, row: dict, vector: np.ndarray) -> pd.DataFrame:
     """The encoded row beside the raw values: what the model saw (standardised numbers, one-hot)."""
-    from mtl_core.control.data.tabular import TabularEncoder
+    from mtl_core.control.data.tabular import TabularEncoder, is_missing
 
     enc = TabularEncoder.from_dict(card["preprocessing"]["tabular"])
     raw = []
     for col in enc.order:
         if col in enc.numeric:
             raw.append(str(row.get(col, "")))
+            if col in enc.indicators:  # its missing-indicator input
+                raw.append("missing" if is_missing(row.get(col, ""), numeric=True) else "")
         else:
             raw += [str(row.get(col, ""))] * len(enc.categorical[col])
     return pd.DataFrame({"feature": enc.feature_names, "your value": raw,

@@ -43,6 +43,7 @@ class TrainForm:
     precision: str = "auto"
     device: str = "auto"
     conditioned: bool = False  # one model for every weighting (the sliders give its default lambda)
+    data_args: list[str] = field(default_factory=list)  # the user's data: --data-dir FILE --target COL ... (tables)
 
 
 def form_defaults(preset: Preset) -> TrainForm:
@@ -90,7 +91,7 @@ def train_args(preset: Preset, form: TrainForm) -> list[str]:
     for name in ("precision", "device"):
         if getattr(form, name) != "auto":
             chosen[name] = getattr(form, name)
-    return options.train_argv(preset.name, **chosen)
+    return options.train_argv(preset.name, **chosen) + list(form.data_args)
 
 
 def command_line(argv: list[str]) -> str:

@@ -1,0 +1,176 @@
+"""The "Your data" page: a user's CSV becomes a table-preset dataset. Saving the upload (under the session's
+own folder, named by content), what each column could be as a target, the heads a choice of targets gives,
+and the data options the Train page trains with. No Streamlit, no TensorFlow.
+
+A dataset lives in ``$MTL_HOME/datasets/<who>/<name>-<sha12>.csv``: ``who`` is "owner" or a visitor
+session's tag, so nothing of one visitor's data is listed for another (:func:`visible`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mtl_core.control.data import table_schema as schema
+from mtl_core.control.data.tabular import read_csv
+from mtl_core.control.store import mtl_home
+from mtl_core.errors import UserError
+
+MAX_MB = 50  # the server's upload limit (.streamlit/config.toml maxUploadSize)
+KIND_CHOICES = ("auto", "binary", "multiclass", "regression")
+
+
+def datasets_root() -> Path:
+    return mtl_home() / "datasets"
+
+
+def _folder_name(who: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", who)[:64] or "owner"
+
+
+@dataclass
+class Dataset:
+    """A user's saved CSV: its file, the name they gave it, its content hash, size and columns."""
+
+    path: Path
+    name: str
+    fingerprint: str
+    rows: int
+    columns: list[str]
+
+
+def save_upload(data: bytes, name: str, who: str) -> Dataset:
+    """Check the CSV (one-line errors naming the file) and keep it under ``who``'s folder, named by content;
+    the same file uploaded again is the same dataset. Written to a temporary file and moved in."""
+    if len(data) > MAX_MB * 1_000_000:
+        raise UserError(f"{name}: {len(data) / 1e6:.0f} MB, more than the {MAX_MB} MB a dataset may have")
+    frame = read_csv(data, name)
+    if len(frame.columns) < 2:
+        raise UserError(f"{name}: one column only; a table needs a target and at least one feature")
+    digest = hashlib.sha256(data).hexdigest()
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem)[:40] or "data"
+    folder = datasets_root() / _folder_name(who)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stem}-{digest[:12]}.csv"
+    if not path.exists():
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return Dataset(path, name, digest, len(frame), list(frame.columns))
+
+
+def visible(card: dict, who: str) -> bool:
+    """Whether a model may be listed for ``who``: one trained on a dataset of another session is not (the
+    owner sees everything); models of other presets and shipped ones always are."""
+    if who == "owner":
+        return True
+    folder = str((card.get("config") or {}).get("data", {}).get("dir") or "")
+    root = str(datasets_root())
+    return not folder.startswith(root + os.sep) or Path(folder).parent.name == _folder_name(who)
+
+
+@dataclass
+class ColumnRole:
+    """What a column would be as a target (its inferred kind, classes or unit), or why it cannot be one."""
+
+    column: str
+    kind: str | None  # None: cannot be a target
+    detail: str  # classes, unit, or the reason
+    missing: int
+    distinct: int
+
+
+def column_roles(path: Path) -> list[ColumnRole]:
+    frame = read_csv(path)
+    roles = []
+    for column in frame.columns:
+        cells = frame[column].tolist()
+        missing = sum(schema.is_missing(v) for v in cells)
+        distinct = len({v for v in cells if not schema.is_missing(v)})
+        try:
+            target = schema.infer_target(frame, column, None, path.name)
+        except UserError as exc:
+            roles.append(ColumnRole(column, None, str(exc).split(": ", 1)[-1], missing, distinct))
+            continue
+        detail = (", ".join(target.class_names) if target.class_names else
+                  f"numbers{' in ' + target.unit if target.unit else ''}")
+        roles.append(ColumnRole(column, target.kind, detail, missing, distinct))
+    return roles
+
+
+def data_options(dataset_path: Path, targets: dict[str, str], features: list[str] | None = None) -> dict:
+    """The table preset's data options (what `train --data-dir FILE --target COL=KIND ...` stands for)."""
+    specs = [col if kind in (None, "", "auto") else f"{col}={kind}" for col, kind in targets.items()]
+    options = {"source": "csv", "dir": str(dataset_path), "targets": "+".join(specs)}
+    if features:
+        options["features"] = "+".join(features)
+    return options
+
+
+def train_flags(options: dict) -> list[str]:
+    """The `train` flags of :func:`data_options` (for the Train page's argv and command line)."""
+    flags = ["--data-dir", options["dir"]]
+    for spec in filter(None, options.get("targets", "").split("+")):
+        flags += ["--target", spec]
+    if options.get("features"):
+        flags += ["--features", options["features"].replace("+", ",")]
+    return flags
+
+
+@dataclass
+class HeadView:
+    """One head of the chosen targets: its kind and classes or unit, and what to draw."""
+
+    head: str
+    column: str
+    kind: str
+    classes: tuple[str, ...] = ()
+    unit: str = ""
+    counts: dict[str, int] = field(default_factory=dict)  # classification: label -> rows
+    values: np.ndarray | None = None  # regression: the known values
+    missing: int = 0
+
+
+@dataclass
+class Plan:
+    heads: list[HeadView]
+    features: list[str]
+    excluded: dict[str, str]
+    flagged: dict[str, str]
+
+
+def plan(path: Path, targets: dict[str, str]) -> Plan:
+    """The heads the targets give, their class balance or distribution, and the features: exactly what the
+    table preset will train (the same inference), or a one-line UserError."""
+    from mtl_core.control.presets import get_preset
+
+    options = data_options(path, targets)
+    preset = get_preset("table").for_data(options)  # raises for a target that cannot be learned
+    frame = read_csv(path)
+    parsed = [schema.infer_target(frame, c, k, path.name) for c, k in schema.parse_targets(options["targets"])]
+    report = schema.choose_features(frame, parsed, None, path.name)
+    heads = []
+    for target, task in zip(parsed, preset.tasks, strict=True):
+        y = schema.labels(frame, target)
+        if target.kind == "regression":
+            known = y[np.isfinite(y)]
+            heads.append(HeadView(task.name, target.column, target.kind, unit=target.unit, values=known,
+                                  missing=int(len(y) - len(known))))
+        else:
+            counts = pd.Series(y[y >= 0]).value_counts()
+            heads.append(HeadView(task.name, target.column, target.kind, target.class_names, counts={
+                name: int(counts.get(i, 0)) for i, name in enumerate(target.class_names)},
+                missing=int((y < 0).sum())))
+    return Plan(heads, report.features, report.excluded, report.flagged)
