@@ -345,7 +345,7 @@ def test_shipped_manifest_configures_nothing_by_default(monkeypatch):
     data = json.loads((ROOT / "weights" / "hub.json").read_text())
     from mtl_core.control.presets import all_presets
 
-    assert set(data["presets"]) == {p.name for p in all_presets()}
+    assert set(data["presets"]) == {p.name for p in all_presets(include_data_defined=False)}
     for name in list(os.environ):
         if name.startswith("MTL_HUB_"):
             monkeypatch.delenv(name)

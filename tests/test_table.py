@@ -204,3 +204,41 @@ def test_churn_spend_takes_two_valued_labels_of_any_spelling_and_missing_feature
     assert (positive.y["churn"][f["churn"] == "left"] == 1).all()
     with pytest.raises(UserError, match="churn_positive=gone: column 'churn' has the values 'left' and 'stayed'"):
         preset.load_data({"source": "csv", "dir": str(tmp_path / "crm.csv"), "churn_positive": "gone"})
+
+
+# ----------------------------------------------------------------------------- the app's side (no Streamlit)
+
+
+def test_the_your_data_view_saves_the_upload_plans_the_heads_and_trains_what_the_cli_would(tmp_path, monkeypatch):
+    from mtl_core.control.config import make_config
+    from mtl_core.views import train as train_form
+    from mtl_core.views import your_data as view
+
+    monkeypatch.setenv("MTL_HOME", str(tmp_path / "home"))
+    raw = wine_csv(tmp_path / "wine.csv").read_bytes()
+    saved = view.save_upload(raw, "wine.csv", "visitor:abc")
+    assert saved.path.parent == tmp_path / "home" / "datasets" / "visitor-abc" and saved.rows == 178
+    assert view.save_upload(raw, "wine.csv", "visitor:abc").path == saved.path  # same file, same dataset
+    roles = {r.column: r for r in view.column_roles(saved.path)}
+    assert (roles["cultivar"].kind, roles["bottle"].kind, roles["magnesium"].missing) == ("multiclass", None, 3)
+
+    plan = view.plan(saved.path, {"cultivar": "auto", "alcohol (%)": "auto"})
+    assert [(h.head, h.kind) for h in plan.heads] == [("cultivar", "multiclass"), ("alcohol", "regression")]
+    assert plan.heads[0].counts == {"barbera": 48, "barolo": 59, "grignolino": 71}  # scikit-learn's class sizes
+    assert plan.excluded == {"bottle": "an id (a different value in every row)"}
+
+    options = view.data_options(saved.path, {"cultivar": "auto", "alcohol (%)": "regression"})
+    preset = get_preset("table").for_data(options)
+    form = train_form.form_defaults(preset)
+    form.data_args = view.train_flags(options)
+    argv = train_form.train_args(preset, form)
+    assert argv == ["--preset", "table", "--data-dir", str(saved.path), "--target", "cultivar",
+                    "--target", "alcohol (%)=regression"]
+    assert train_form.check(argv) == make_config(preset, data=options).to_dict()  # the page trains what the CLI does
+
+    other = {"config": {"data": options}}
+    assert view.visible(other, "visitor:abc") and view.visible(other, "owner")
+    assert not view.visible(other, "visitor:someone-else")  # another visitor's table is not listed
+    assert view.visible({"config": {"data": {"source": "generated"}}}, "visitor:someone-else")
+    with pytest.raises(UserError, match="^notes.csv: one column only"):
+        view.save_upload(b"note\nhello\nworld\n", "notes.csv", "owner")

@@ -28,7 +28,7 @@ KEY = f"train-{PRESET}"
 # ----------------------------------------------------------------------------- the form (no Streamlit)
 
 
-@pytest.mark.parametrize("preset", [p.name for p in all_presets()])
+@pytest.mark.parametrize("preset", [p.name for p in all_presets(include_data_defined=False)])
 def test_the_default_form_is_the_bare_command_and_the_presets_config(preset):
     from mtl_core.control.config import make_config
 

@@ -411,7 +411,7 @@ def configured_sources() -> dict[str, HubSource]:
         except (OSError, ValueError, AttributeError):
             raise UserError(f"{path}: not a valid hub manifest (JSON with a 'presets' object)") from None
     sources = {}
-    for preset in all_presets():
+    for preset in all_presets(include_data_defined=False):  # a table model is its user's, not a preset's
         entry = entries.get(preset.name) or {}
         repo, revision = str(entry.get("repo") or ""), str(entry.get("revision") or "main")
         env = os.environ.get("MTL_HUB_" + preset.name.upper().replace("-", "_"))
