@@ -44,7 +44,7 @@ with st.sidebar:
                  format_func=lambda n: f"{n} ({presets[n].input_kind})",
                  help="The reference system every page shows: its data, its heads and its models.")
     chosen = presets[st.session_state["preset"]]
-    heads = ", ".join(f"{t.name} ({t.kind})" for t in chosen.tasks) or "the target columns of your table (Your data)"
+    heads = ", ".join(f"{t.name} ({t.kind})" for t in chosen.tasks) or "the targets you choose on Your data"
     st.caption(f"**{chosen.title}**  \nheads: {heads}")
     _access.sign_in_box()  # a public app (a Space): visitor or owner, and "Sign in with Hugging Face"
 

@@ -61,9 +61,11 @@ def preset_with_data():
     preset = current_preset()
     if not preset.data_defined:
         return preset
-    options = (st.session_state.get(DATASET_KEY) or {}).get("options")
+    dataset = st.session_state.get(DATASET_KEY) or {}
+    options = dataset.get("options") if dataset.get("preset") == preset.name else None
     if not options:
-        st.info(f"**{preset.name}** trains on your own table: upload a CSV and choose its targets first.")
+        what = "a zip of your images" if preset.input_kind == "image" else "a CSV"
+        st.info(f"**{preset.name}** trains on your own data: upload {what} and choose its targets first.")
         st.page_link("pages/your_data.py", label="Your data", icon=":material/upload_file:")
         st.stop()
     return preset.for_data(options)
@@ -76,7 +78,7 @@ def dataset_flags() -> list[str]:
         return []
     from mtl_core.views.your_data import train_flags
 
-    return train_flags(st.session_state[DATASET_KEY]["options"])
+    return train_flags(st.session_state[DATASET_KEY]["options"])  # preset_with_data checked it is this preset's
 
 
 def one_line(exc: BaseException) -> str:

@@ -31,7 +31,7 @@ def main() -> None:
             st.subheader(f"{preset.title} · `{preset.name}`")
             st.write(preset.description)
             if preset.data_defined:
-                st.page_link("pages/your_data.py", label="Bring your own table: Your data",
+                st.page_link("pages/your_data.py", label="Bring your own data: Your data",
                              icon=":material/upload_file:")
             else:
                 st.write("Heads: " + ", ".join(f"**{t.name}** ({t.kind})" for t in preset.tasks))

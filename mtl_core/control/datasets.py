@@ -71,6 +71,8 @@ def data_notes(data_card: dict) -> list[str]:
     for col, n in (data_card.get("imputed") or {}).items():
         lines.append(f"column {col!r}: {n:,} missing value{'s' if n != 1 else ''} imputed "
                      "(training median or most frequent value)")
+    for file, why in (data_card.get("skipped") or {}).items():
+        lines.append(f"skipped {file}: {why}")
     for head, mapping in (data_card.get("labels") or {}).items():
         lines.append(f"{head} labels: " + ", ".join(f"{value!r} = {label}" for value, label in mapping.items()))
     return lines

@@ -126,6 +126,8 @@ def train_flags(options: dict) -> list[str]:
         flags += ["--target", spec]
     if options.get("features"):
         flags += ["--features", options["features"].replace("+", ",")]
+    if options.get("size"):
+        flags += ["--data-option", f"size={options['size']}"]
     return flags
 
 
@@ -174,3 +176,95 @@ def plan(path: Path, targets: dict[str, str]) -> Plan:
                 name: int(counts.get(i, 0)) for i, name in enumerate(target.class_names)},
                 missing=int((y < 0).sum())))
     return Plan(heads, report.features, report.excluded, report.flagged)
+
+
+# ----------------------------------------------------------------------------- a zip of images
+
+MAX_FILES = 20_000
+MAX_UNZIPPED_MB = 500
+
+
+def save_zip(data: bytes, name: str, who: str) -> Dataset:
+    """Unpack a zip of images (with labels.csv, or one sub-folder per class) under ``who``'s folder, named by
+    content. Refused, with nothing left behind: an entry whose path escapes the folder, more than
+    :data:`MAX_FILES` files or :data:`MAX_UNZIPPED_MB` MB unpacked, no image at all."""
+    import io
+    import shutil
+    import zipfile
+
+    from mtl_core.control.data import image_folder
+
+    if len(data) > MAX_MB * 1_000_000:
+        raise UserError(f"{name}: {len(data) / 1e6:.0f} MB, more than the {MAX_MB} MB an upload may have")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise UserError(f"{name}: not a zip file") from None
+    entries = [e for e in archive.infolist() if not e.is_dir()]
+    for entry in entries:
+        parts = Path(entry.filename.replace("\\", "/")).parts
+        if entry.filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+            raise UserError(f"{name}: {entry.filename!r} points outside the folder; nothing was unpacked")
+    if len(entries) > MAX_FILES:
+        raise UserError(f"{name}: {len(entries):,} files, more than the {MAX_FILES:,} a dataset may have")
+    if sum(e.file_size for e in entries) > MAX_UNZIPPED_MB * 1_000_000:
+        raise UserError(f"{name}: more than {MAX_UNZIPPED_MB} MB once unpacked")
+    keep = [e for e in entries if Path(e.filename).suffix.lower() in image_folder.IMAGE_SUFFIXES
+            or Path(e.filename).name == image_folder.LABELS_FILE]
+    if not any(Path(e.filename).suffix.lower() in image_folder.IMAGE_SUFFIXES for e in keep):
+        raise UserError(f"{name}: no images in the zip (png, jpg, webp, bmp, gif, tiff)")
+    digest = hashlib.sha256(data).hexdigest()
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem)[:40] or "images"
+    parent = datasets_root() / _folder_name(who)
+    parent.mkdir(parents=True, exist_ok=True)
+    final = parent / f"{stem}-{digest[:12]}"
+    if not final.exists():
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=parent))
+        try:
+            for entry in keep:
+                target = tmp / entry.filename
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(entry) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+            os.replace(_single_top_folder(tmp), final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    plan = image_folder.scan(final)
+    return Dataset(final, name, digest, len(plan.files), [t.column for t in plan.targets])
+
+
+def _single_top_folder(folder: Path) -> Path:
+    """A zip made of one folder ("photos/...") unpacks to that folder's content, not a folder inside it."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    if len(entries) == 1 and entries[0].is_dir() and not (folder / "labels.csv").exists():
+        inner = entries[0]
+        if (inner / "labels.csv").exists() or any(p.is_dir() for p in inner.iterdir()):
+            return inner
+    return folder
+
+
+def image_data_options(folder: Path, targets: dict[str, str], size: int) -> dict:
+    specs = [col if kind in (None, "", "auto") else f"{col}={kind}" for col, kind in targets.items()]
+    return {"source": "folder", "dir": str(folder), "targets": "+".join(specs), "size": str(size)}
+
+
+def image_plan(folder: Path, targets: dict[str, str]) -> tuple[Plan, object]:
+    """The heads of an image folder's chosen targets (class counts or value distributions, over the listed
+    files), and the folder plan itself (files, skipped)."""
+    from mtl_core.control.data import image_folder
+
+    specs = "+".join(col if kind in (None, "", "auto") else f"{col}={kind}" for col, kind in targets.items())
+    folder_plan = image_folder.scan(folder, specs or None)
+    heads = []
+    for target in folder_plan.targets:
+        y = schema.labels(folder_plan.labels, target)
+        task = target.task()
+        if target.kind == "regression":
+            known = y[np.isfinite(y)]
+            heads.append(HeadView(task.name, target.column, target.kind, unit=target.unit, values=known,
+                                  missing=int(len(y) - len(known))))
+        else:
+            counts = pd.Series(y[y >= 0]).value_counts()
+            heads.append(HeadView(task.name, target.column, target.kind, target.class_names, counts={
+                c: int(counts.get(i, 0)) for i, c in enumerate(target.class_names)}, missing=int((y < 0).sum())))
+    return Plan(heads, [], {}, {}), folder_plan

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from _browser import ROOT, wait_idle
+from _browser import ROOT, count_at_least, wait_idle
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/test_table.py
 from test_table import wine_csv  # noqa: E402
@@ -63,4 +63,52 @@ def test_a_csv_becomes_a_two_head_model_from_upload_to_prediction(app_url, page,
     labels = [m.inner_text().splitlines()[0].strip() for m in page.get_by_test_id("stMetricLabel").all()]
     assert labels[:2] == ["cultivar", "alcohol"], labels
     page.screenshot(path=str(SCREENSHOTS / "your-data-predict.png"), full_page=True)
+    assert page.get_by_test_id("stException").count() == 0
+
+
+def test_a_zip_of_images_becomes_a_two_head_model_and_predicts_an_upload(app_url, page, tmp_path):
+    import zipfile
+
+    from test_image_folder import photo_folder
+
+    folder = photo_folder(tmp_path / "photos", n=60)
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(folder.iterdir()):
+            zf.write(path, f"photos/{path.name}")
+    page.goto(f"{app_url}/your_data")
+    page.get_by_role("heading", name="Your data").wait_for()
+    wait_idle(page)
+    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(archive))
+    page.get_by_text("photos.zip · 61 images · fingerprint").wait_for()
+    wait_idle(page)
+    page.get_by_text("shape · multiclass").wait_for()
+    assert page.get_by_text("brightness · regression · %").is_visible()
+    assert page.get_by_text("Skipped gone.png: row 63: no such file.").is_visible()
+    count_at_least(page, "stPlotlyChart", 2)  # the class balance and the histogram (plotly.js draws them late)
+    page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stImage] img')]"
+                           ".filter(i => i.complete && i.naturalWidth > 0).length >= 8")  # the sample images
+    wait_idle(page)
+    page.screenshot(path=str(SCREENSHOTS / "your-data-images.png"), full_page=True)
+
+    page.get_by_role("button", name="Train on it").click()
+    page.get_by_text("shape (multiclass)").wait_for()
+    box = page.get_by_label("Epochs", exact=True)
+    box.fill("2")
+    box.press("Enter")
+    wait_idle(page)
+    page.locator("code").filter(has_text="--preset images").filter(has_text="size=").wait_for()
+    page.get_by_test_id("stBaseButton-primary").filter(has_text="Train").click()
+    page.get_by_text("done: model images-", exact=False).wait_for(timeout=150_000)
+    wait_idle(page)
+
+    page.get_by_role("link", name="Predict").first.click()
+    page.get_by_role("heading", name="Predict").wait_for()
+    wait_idle(page)
+    page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(folder / "img001.jpg"))
+    page.get_by_test_id("stMetric").nth(1).wait_for()
+    wait_idle(page)
+    labels = [m.inner_text().splitlines()[0].strip() for m in page.get_by_test_id("stMetricLabel").all()]
+    assert labels == ["shape", "brightness"], labels
+    page.screenshot(path=str(SCREENSHOTS / "your-data-images-predict.png"), full_page=True)
     assert page.get_by_test_id("stException").count() == 0
