@@ -25,7 +25,7 @@ def main() -> None:
     st.title("Data")
     st.caption(f"{preset.title} · `{preset.name}`")
     if preset.data_defined:  # its data is the user's own table, shown where it is uploaded
-        st.info(f"**{preset.name}** learns from your own table: its targets, class balance and distributions are "
+        st.info(f"**{preset.name}** learns from your own data: its targets, class balance and distributions are "
                 "on the Your data page.")
         st.page_link("pages/your_data.py", label="Your data", icon=":material/upload_file:")
         st.stop()

@@ -3,6 +3,8 @@ its hypervolume; picking a model opens its card and makes it the Predict page's 
 model (one model for every weighting) gets lambda sliders: its validation metrics (the card's lambda grid)
 and its predictions for a chosen input follow the sliders without retraining."""
 
+import shlex
+
 import streamlit as st
 
 from mtl_core.control import datasets, options, pareto
@@ -155,8 +157,10 @@ def main() -> None:
     with ui.guard("the loss-conditioned model"):
         models = tradeoffs.conditioned_models(store, preset.name)
         if not models:
+            flags = "".join(f" {shlex.quote(a)}" for a in ui.dataset_flags())
             st.info(f"No loss-conditioned model of {preset.name} yet. Train one: "
-                    f"`python -m mtl_core train --preset {preset.name} --conditioned`, or here in the background.")
+                    f"`python -m mtl_core train --preset {preset.name} --conditioned{flags}`, or here in the "
+                    "background.")
             if st.button("Train one in the background", key="tradeoffs-train-conditioned",
                          icon=":material/play_arrow:"):
                 from mtl_core.control.jobs import JobQueue

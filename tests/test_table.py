@@ -242,3 +242,26 @@ def test_the_your_data_view_saves_the_upload_plans_the_heads_and_trains_what_the
     assert view.visible({"config": {"data": {"source": "generated"}}}, "visitor:someone-else")
     with pytest.raises(UserError, match="^notes.csv: one column only"):
         view.save_upload(b"note\nhello\nworld\n", "notes.csv", "owner")
+
+
+def test_a_table_model_works_on_predict_models_compare_and_trade_offs(wine, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from mtl_core.views import your_data as view
+
+    monkeypatch.setenv("MTL_HOME", str(wine["root"] / "home"))
+    monkeypatch.setenv("MTL_WEIGHTS", str(wine["root"] / "no-weights"))
+    targets = {"cultivar": "auto", "alcohol (%)": "auto"}
+    dataset = {"path": str(wine["path"]), "name": "wine.csv", "fingerprint": "0" * 64, "rows": 178,
+               "preset": "table", "targets": targets, "options": view.data_options(wine["path"], targets)}
+    for page in ("predict", "models", "compare", "tradeoffs", "train"):
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=120)
+        at.session_state["preset"] = "table"
+        at.session_state["studio-dataset"] = dataset
+        at.run()
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception and not at.error, (page, [e.value for e in [*at.exception, *at.error]])
+        if page == "predict":
+            assert [m.label for m in at.metric] == ["cultivar", "alcohol"]  # the row form, predicted at once
+        if page == "train":
+            assert [s.label for s in at.slider] == ["cultivar (multiclass)", "alcohol (regression)"]
