@@ -76,9 +76,14 @@ def visible(card: dict, who: str) -> bool:
     owner sees everything); models of other presets and shipped ones always are."""
     if who == "owner":
         return True
-    folder = str((card.get("config") or {}).get("data", {}).get("dir") or "")
-    root = str(datasets_root())
-    return not folder.startswith(root + os.sep) or Path(folder).parent.name == _folder_name(who)
+    folder = (card.get("config") or {}).get("data", {}).get("dir")
+    if not folder:
+        return True
+    try:
+        owner = Path(folder).resolve().relative_to(datasets_root().resolve()).parts[0]
+    except (ValueError, IndexError):
+        return True  # not a dataset uploaded in the app (a CLI user's own path)
+    return owner == _folder_name(who)
 
 
 @dataclass
