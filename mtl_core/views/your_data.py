@@ -164,23 +164,29 @@ def plan(path: Path, targets: dict[str, str]) -> Plan:
     from mtl_core.control.presets import get_preset
 
     options = data_options(path, targets)
-    preset = get_preset("table").for_data(options)  # raises for a target that cannot be learned
+    get_preset("table").for_data(options)  # what training will do: raises for a target that cannot be learned
     frame = read_csv(path)
     parsed = [schema.infer_target(frame, c, k, path.name) for c, k in schema.parse_targets(options["targets"])]
     report = schema.choose_features(frame, parsed, None, path.name)
+    return Plan(head_views(frame, parsed), report.features, report.excluded, report.flagged)
+
+
+def head_views(labels: pd.DataFrame, targets: list) -> list[HeadView]:
+    """Each target's head with what to draw: class counts, or the known values (``labels``: one row per
+    example, the targets' columns as text)."""
     heads = []
-    for target, task in zip(parsed, preset.tasks, strict=True):
-        y = schema.labels(frame, target)
+    for target in targets:
+        y = schema.labels(labels, target)
         if target.kind == "regression":
             known = y[np.isfinite(y)]
-            heads.append(HeadView(task.name, target.column, target.kind, unit=target.unit, values=known,
+            heads.append(HeadView(target.head, target.column, target.kind, unit=target.unit, values=known,
                                   missing=int(len(y) - len(known))))
         else:
             counts = pd.Series(y[y >= 0]).value_counts()
-            heads.append(HeadView(task.name, target.column, target.kind, target.class_names, counts={
+            heads.append(HeadView(target.head, target.column, target.kind, target.class_names, counts={
                 name: int(counts.get(i, 0)) for i, name in enumerate(target.class_names)},
                 missing=int((y < 0).sum())))
-    return Plan(heads, report.features, report.excluded, report.flagged)
+    return heads
 
 
 # ----------------------------------------------------------------------------- a zip of images
@@ -260,16 +266,4 @@ def image_plan(folder: Path, targets: dict[str, str]) -> tuple[Plan, object]:
 
     specs = "+".join(col if kind in (None, "", "auto") else f"{col}={kind}" for col, kind in targets.items())
     folder_plan = image_folder.scan(folder, specs or None)
-    heads = []
-    for target in folder_plan.targets:
-        y = schema.labels(folder_plan.labels, target)
-        task = target.task()
-        if target.kind == "regression":
-            known = y[np.isfinite(y)]
-            heads.append(HeadView(task.name, target.column, target.kind, unit=target.unit, values=known,
-                                  missing=int(len(y) - len(known))))
-        else:
-            counts = pd.Series(y[y >= 0]).value_counts()
-            heads.append(HeadView(task.name, target.column, target.kind, target.class_names, counts={
-                c: int(counts.get(i, 0)) for i, c in enumerate(target.class_names)}, missing=int((y < 0).sum())))
-    return Plan(heads, [], {}, {}), folder_plan
+    return Plan(head_views(folder_plan.labels, folder_plan.targets), [], {}, {}), folder_plan
