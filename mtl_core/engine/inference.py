@@ -70,7 +70,7 @@ class Predictor:
         # a loss-conditioned model takes lambda as a second input (mtl_core.control.loss_weights)
         self.conditioned = is_conditioned(first)
         self.lambda_heads = heads_of(first) if self.conditioned else []
-        self._fns = []
+        self._fns, self._models, self._explainer = [], [], None
         for member in self.members:
             if [t["name"] for t in member.card["tasks"]] != [t.name for t in self.tasks]:
                 raise UserError(f"{member.id}: its heads differ from {self.members[0].id}'s; cannot ensemble")
@@ -96,6 +96,7 @@ class Predictor:
             fn = tf.function(lambda inputs, m=model: m(inputs, training=False), input_signature=signature,
                              autograph=False)
             self._fns.append(fn)
+            self._models.append(model)
 
     @classmethod
     def for_preset(cls, preset: str, model: str | None = None, store: ModelStore | None = None) -> Predictor:
@@ -121,6 +122,21 @@ class Predictor:
             for name, arr in predict_in_batches(fn, x, vector).items():
                 total[name] = total[name] + arr if name in total else arr
         return {name: total[name] / len(self._fns) for name in total}
+
+    def explain_arrays(self, x: np.ndarray, loss_weights: dict[str, float] | None = None) -> dict:
+        """Per-head explanations of prepared inputs (mtl_core.engine.explain): {head: (N, H, W) maps in [0, 1]}
+        for images, {head: [{column: weight}]} for tables. One model only: an ensemble has no single map."""
+        if len(self._models) > 1:
+            raise UserError(f"--explain: {self.id} is an ensemble of {len(self._models)} models; explain one of them")
+        from mtl_core.engine.explain import Explainer
+
+        if self._explainer is None:
+            self._explainer = Explainer(self._models[0], self.tasks, self.input_kind)
+        lam = self.loss_weights(loss_weights)
+        vector = np.tile(weights_vector(lam, self.lambda_heads), (len(x), 1)).astype(np.float32) if lam else None
+        if self.input_kind == "image":
+            return self._explainer.images(x, vector)
+        return self._explainer.table(x, self._encoder().column_groups(), vector)
 
     def encode(self, x, name: str = "") -> np.ndarray:
         """Model inputs from data as a preset loads it: a table (DataFrame) is encoded with the card's
@@ -187,10 +203,11 @@ class Predictor:
             yield ({"input": where, "warnings": warnings} if warnings else {"input": where}), ModelInput(x, row)
 
     def predict(self, sources: list, names: list[str] | None = None,
-                loss_weights: dict[str, float] | None = None) -> Prediction:
+                loss_weights: dict[str, float] | None = None, explain: bool = False) -> Prediction:
         """Every input is tried; a bad one (an image, or one row of a CSV) becomes an ``error`` item and
         the others still run. ``loss_weights``: lambda of a loss-conditioned model (refused for an ordinary
-        one); the prediction then says which lambda it used."""
+        one); the prediction then says which lambda it used. ``explain``: each head's output gets an
+        ``explanation`` (a 2-D list in [0, 1] at the image's resolution, or {column: weight} for a row)."""
         t0 = time.perf_counter()
         lam = self.loss_weights(loss_weights)  # a bad lambda fails before any input is read
         names = names or [None] * len(sources)
@@ -206,6 +223,13 @@ class Predictor:
             outputs = self.predict_arrays(np.stack([inputs[i].array for i in good]), lam)
             for row, i in enumerate(good):
                 items[i]["outputs"] = {t.name: t.head_kind.output(t, outputs[t.name][row]) for t in self.tasks}
+            if explain:
+                maps = self.explain_arrays(np.stack([inputs[i].array for i in good]), loss_weights)
+                for row, i in enumerate(good):
+                    for t in self.tasks:
+                        value = maps[t.name][row]
+                        items[i]["outputs"][t.name]["explanation"] = np.round(value, 4).tolist() \
+                            if isinstance(value, np.ndarray) else {k: round(v, 4) for k, v in value.items()}
         shown = {h: round(w, 6) for h, w in lam.items()} if lam else None
         return Prediction(self.preset, self.id, items, time.perf_counter() - t0, shown, inputs)
 

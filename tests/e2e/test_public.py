@@ -43,8 +43,9 @@ def test_a_visitor_sees_no_delete_or_publish_and_pulls_without_the_server_token(
     wait_idle(page)
     choose_preset(page, "shapes-3head")
     sidebar = page.get_by_test_id("stSidebar")
-    assert sidebar.get_by_text("Visitor: predict, browse, compare and train within limits").is_visible()
-    assert page.get_by_text("Only the owner of this app can delete models.").is_visible()
+    sidebar.get_by_text("Visitor: predict, browse, compare and train within limits").wait_for()
+    page.get_by_text("Only the owner of this app can delete models.").wait_for()
+    wait_idle(page)
     assert page.get_by_role("button", name="Delete this model…").count() == 0
     assert page.get_by_text("Publish this model on the Hugging Face Hub").count() == 0
 
@@ -107,7 +108,7 @@ def test_the_owner_signs_in_with_hugging_face_and_gets_delete_and_publish(owner_
     wait_idle(page)
     choose_preset(page, "shapes-3head")
     page.get_by_role("button", name="Delete this model…").wait_for()
-    assert page.get_by_text("Publish this model on the Hugging Face Hub").is_visible()
+    page.get_by_text("Publish this model on the Hugging Face Hub").wait_for()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "public-models-owner.png"), full_page=True)
 

@@ -34,9 +34,11 @@ def test_a_csv_becomes_a_two_head_model_from_upload_to_prediction(app_url, page,
         wait_idle(page)
     page.keyboard.press("Escape")
     page.get_by_text("cultivar · multiclass · barbera, barolo, grignolino").wait_for()
-    assert page.get_by_text("alcohol · regression · %").is_visible()
-    assert page.get_by_text("Left out: bottle (an id (a different value in every row)).").is_visible()
-    assert page.get_by_test_id("stPlotlyChart").count() == 2  # class balance, and the alcohol histogram
+    page.get_by_text("alcohol · regression · %").wait_for()  # the page may still be drawing: wait, not look
+    page.get_by_text("Left out: bottle (an id (a different value in every row)).").wait_for()
+    count_at_least(page, "stPlotlyChart", 2)  # class balance, and the alcohol histogram
+    wait_idle(page)
+    assert page.get_by_test_id("stPlotlyChart").count() == 2
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "your-data.png"), full_page=True)
 
@@ -44,7 +46,7 @@ def test_a_csv_becomes_a_two_head_model_from_upload_to_prediction(app_url, page,
     page.get_by_role("heading", name="Train", exact=True).wait_for()
     wait_idle(page)
     page.get_by_text("cultivar (multiclass)").wait_for()
-    assert page.get_by_text("alcohol (regression)").is_visible()
+    page.get_by_text("alcohol (regression)").wait_for()
     box = page.get_by_label("Epochs", exact=True)
     box.fill("20")
     box.press("Enter")
@@ -83,8 +85,8 @@ def test_a_zip_of_images_becomes_a_two_head_model_and_predicts_an_upload(app_url
     page.get_by_text("photos.zip · 61 images · fingerprint").wait_for()
     wait_idle(page)
     page.get_by_text("shape · multiclass").wait_for()
-    assert page.get_by_text("brightness · regression · %").is_visible()
-    assert page.get_by_text("Skipped gone.png: row 63: no such file.").is_visible()
+    page.get_by_text("brightness · regression · %").wait_for()  # the page may still be drawing: wait, not look
+    page.get_by_text("Skipped gone.png: row 63: no such file.").wait_for()
     count_at_least(page, "stPlotlyChart", 2)  # the class balance and the histogram (plotly.js draws them late)
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stImage] img')]"
                            ".filter(i => i.complete && i.naturalWidth > 0).length >= 8")  # the sample images

@@ -166,6 +166,15 @@ class TabularEncoder:
                 names += [f"{col}={cat}" for cat in self.categorical[col]]
         return names
 
+    def column_groups(self) -> dict[str, list[int]]:
+        """Each feature column's positions in the encoded vector (its value, indicator or one-hot inputs)."""
+        groups, i = {}, 0
+        for col in self.order:
+            width = (1 + (col in self.indicators)) if col in self.numeric else len(self.categorical[col])
+            groups[col] = list(range(i, i + width))
+            i += width
+        return groups
+
     def missing_counts(self, frame: pd.DataFrame) -> dict[str, int]:
         """Missing cells per feature column of ``frame`` (those imputed when it is encoded)."""
         counts = {col: int(sum(is_missing(v, numeric=col in self.numeric) for v in frame[col].tolist()))

@@ -13,8 +13,10 @@ class StopGradient(keras.layers.Layer):
     (seed 002, section 4.3.3: the regression head must not pull the backbone).
     """
 
+    blocking = True  # explanations (engine/explain.py) lift it for a moment to see how the head uses the features
+
     def call(self, inputs):
-        return keras.ops.stop_gradient(inputs)
+        return keras.ops.stop_gradient(inputs) if self.blocking else inputs
 
     def compute_output_shape(self, input_shape):
         return input_shape
