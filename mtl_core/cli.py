@@ -12,6 +12,8 @@ import math
 import os
 import sys
 
+import numpy as np
+
 from mtl_core import __version__
 from mtl_core.control import options
 from mtl_core.errors import UserError
@@ -190,7 +192,7 @@ def cmd_predict(args) -> int:
 
     predictor = _load_predictor(args.preset, args.model, args.loss_weights)
     given = parse_loss_weights(args.loss_weights) if args.loss_weights else None
-    prediction = predictor.predict(list(args.inputs), loss_weights=given)
+    prediction = predictor.predict(list(args.inputs), loss_weights=given, explain=args.explain)
     lines = []
     if prediction.loss_weights:
         lines.append("lambda: " + ", ".join(f"{h}={w:.3g}" for h, w in prediction.loss_weights.items()))
@@ -204,12 +206,26 @@ def cmd_predict(args) -> int:
                 parts.append(f"{head} {out['value']:.4g}{' ' + out['unit'] if out['unit'] else ''}")
             else:  # the probability of the label shown (for a binary head too)
                 parts.append(f"{head} {out['label']} ({out['probabilities'][out['label']]:.1%})")
+            if "explanation" in out:
+                parts[-1] += f" [{_explained(out['explanation'])}]"
         lines.append(f"{item['input']}: " + "; ".join(parts))
     _emit(args, prediction.to_dict(), "\n".join(lines))
     for item in prediction.items:
         if "error" in item:
             print(f"error: {item['error']}", file=sys.stderr)
     return 2 if prediction.failed else 0
+
+
+def _explained(explanation) -> str:
+    """One explanation in a few words: where a map peaks, or a row's strongest features."""
+    if isinstance(explanation, dict):
+        top = sorted(explanation.items(), key=lambda kv: -kv[1])[:3]
+        return "leans on " + ", ".join(f"{k} {v:.2f}" for k, v in top)
+    grid = np.asarray(explanation)
+    if not grid.any():
+        return "no map (the score does not depend on the features)"
+    row, col = np.unravel_index(int(grid.argmax()), grid.shape)
+    return f"looks at x={col}, y={row} of {grid.shape[1]}x{grid.shape[0]}"
 
 
 def cmd_models(args) -> int:
@@ -390,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model id or folder; several ids joined by commas: an ensemble")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--loss-weights", help="head=weight,...: lambda of a loss-conditioned model (train --conditioned)")
+    p.add_argument("--explain", action="store_true", help="add each head's explanation: a Grad-CAM map in [0, 1] "
+                   "at the image's resolution, or per-feature weights for a table row (with --json)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 

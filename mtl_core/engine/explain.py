@@ -2,10 +2,10 @@
 
 Images: Grad-CAM (Selvaraju et al. 2017, "Grad-CAM: Visual Explanations from Deep Networks via Gradient-based
 Localization") on the shared feature map, the last backbone layer with a spatial output, for each head's
-predicted class (its log-probability; positive evidence, as Grad-CAM) or its regression value (the absolute
-contribution: what moves the value, either way). A head behind a stop-gradient is explained with the
-stop-gradient lifted while the gradients are taken (the forward pass is the same), so detached heads get a
-map too. The map is upsampled to the resolution of the image the model saw and scaled to [0, 1] (all zeros
+predicted class (its log-probability) or its regression value: where the evidence for that answer is
+(positive contributions, as Grad-CAM; for a value, what pushes it up). A head behind a stop-gradient is
+explained with the stop-gradient lifted while the gradients are taken (the forward pass is the same), so
+detached heads get a map too. The map is upsampled to the resolution of the image the model saw and scaled to [0, 1] (all zeros
 when the head's score does not depend on the features).
 
 Tables: gradient x input per encoded feature, summed in absolute value over a column's one-hot inputs and
@@ -93,9 +93,7 @@ class Explainer:
                 out[task.name] = np.zeros(x.shape[:3], np.float32)
                 continue
             weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)  # one weight per channel
-            cam = tf.reduce_sum(weights * fmap, axis=-1, keepdims=True)
-            # a class: where the evidence for it is (ReLU, as Grad-CAM); a value: where it is moved, either way
-            cam = tf.abs(cam) if task.kind == "regression" else tf.nn.relu(cam)
+            cam = tf.nn.relu(tf.reduce_sum(weights * fmap, axis=-1, keepdims=True))
             cam = tf.image.resize(cam, x.shape[1:3], method="bilinear")[..., 0]
             out[task.name] = _scale(cam.numpy())
         del tape
