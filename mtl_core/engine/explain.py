@@ -5,8 +5,8 @@ Localization") on the shared feature map, the last backbone layer with a spatial
 predicted class (its log-probability) or its regression value: where the evidence for that answer is
 (positive contributions, as Grad-CAM; for a value, what pushes it up). A head behind a stop-gradient is
 explained with the stop-gradient lifted while the gradients are taken (the forward pass is the same), so
-detached heads get a map too. The map is upsampled to the resolution of the image the model saw and scaled to [0, 1] (all zeros
-when the head's score does not depend on the features).
+detached heads get a map too. The map is upsampled to the resolution of the image the model saw and scaled
+to [0, 1] (all zeros when the head's score does not depend on the features).
 
 Tables: gradient x input per encoded feature, summed in absolute value over a column's one-hot inputs and
 its missing-indicator, scaled to [0, 1] per head: ``{column: weight}``.
