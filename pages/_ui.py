@@ -261,11 +261,14 @@ def _truth(text: str, correct: bool | None) -> None:
 
 
 def head_panels(tasks, outputs: dict, context: predict_view.ModelContext | None = None,
-                truth: dict[str, str] | None = None, *, key: str) -> None:
-    """One bordered panel per head, side by side."""
+                truth: dict[str, str] | None = None, *, key: str, overlays: dict | None = None) -> None:
+    """One bordered panel per head, side by side; ``overlays``: each head's explanation over the image."""
     columns = st.columns(len(tasks))
     for col, task in zip(columns, tasks, strict=True):
         with col.container(border=True):
+            if overlays and task.name in overlays:
+                st.image(common.to_display(overlays[task.name], 160), caption=f"where {task.name} looks",
+                         width=160)
             out = outputs[task.name]
             t = (truth or {}).get(task.name)
             k = f"{key}-{task.name}"
@@ -278,7 +281,7 @@ def head_panels(tasks, outputs: dict, context: predict_view.ModelContext | None 
 
 
 def image_result(item: predict_view.ItemResult, tasks, context, truth: dict[str, str] | None = None, *,
-                 key: str) -> None:
+                 key: str, overlays: dict | None = None) -> None:
     """One image's result: the error, or what the model saw beside one panel per head."""
     with st.container(border=True):
         if item.error:
@@ -291,7 +294,7 @@ def image_result(item: predict_view.ItemResult, tasks, context, truth: dict[str,
             st.caption(f"as the model saw it: {w}×{h} {'grey' if c == 1 else 'RGB'}"
                        + (f" (from {item.original})" if item.original else ""))
         with right:
-            head_panels(tasks, item.outputs, context, truth, key=key)
+            head_panels(tasks, item.outputs, context, truth, key=key, overlays=overlays)
 
 
 def timing(seconds: float, what: str, model_id: str) -> None:

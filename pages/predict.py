@@ -41,13 +41,19 @@ def show_images(s: PageState, sources: list, names: list[str], key: str, truth: 
         if all(isinstance(source, bytes) for source in sources):  # files from the user (not test samples)
             _access.check_upload(sources, names)
         items, seconds = predict_view.predict_images(s.predictor, sources, names)
+        overlays = [None] * len(items)
+        if st.session_state.get("predict-explain"):
+            overlays = predict_view.explanation_overlays(s.predictor, items)
         for i, item in enumerate(items):
-            ui.image_result(item, s.tasks, s.context, truth, key=f"{key}-{i}")
+            ui.image_result(item, s.tasks, s.context, truth, key=f"{key}-{i}", overlays=overlays[i])
         ok = sum(item.error is None for item in items)
         ui.timing(seconds, f"{ok} of {len(items)} image{'s' if len(items) != 1 else ''} predicted", s.model.id)
 
 
 def image_page(s: PageState) -> None:
+    st.toggle("Show where each head looks (Grad-CAM)", key="predict-explain",
+              help="Over the image the model saw, per head: red where the evidence for its answer is, yellow where "
+                   "most (Grad-CAM on the shared features). Two heads of one picture often look at different parts.")
     # The gallery (it reads the test split) and the camera (it asks for permission) run only once their
     # tab is opened (on_change="rerun"); the uploader always runs, so its files survive a tab switch.
     upload, samples, camera = st.tabs(["Upload images", "Samples from the test split", "Camera"],

@@ -107,3 +107,26 @@ def test_a_table_row_is_explained_by_its_features(monkeypatch, tmp_path):
         assert list(weights) == ["tenure_months", "contract", "payment_method", "internet", "monthly_charges",
                                  "support_calls"]
         assert all(0 <= v <= 1 for v in weights.values()) and max(weights.values()) == pytest.approx(1.0)
+
+
+def test_the_predict_page_lays_each_heads_map_over_the_image(monkeypatch, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from mtl_core.views import predict as predict_view
+
+    monkeypatch.setenv("MTL_WEIGHTS", str(WEIGHTS))
+    monkeypatch.setenv("MTL_HOME", str(tmp_path / "home"))
+    x, _ = shapes(n=1, seed=5)
+    image = save_png(x[0], tmp_path / "shape.png")
+    at = AppTest.from_file(str(WEIGHTS.parent / "app.py"), default_timeout=90)
+    at.session_state["preset"] = "shapes-3head"
+    at.run()
+    at.switch_page("pages/predict.py").run()
+    at.toggle(key="predict-explain").set_value(True)
+    at.file_uploader(key="upload-shapes-3head").upload("shape.png", image.read_bytes(), "image/png").run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    captions = [i.caption for element in at.get("image") for i in element.proto.imgs]
+    assert [c for c in captions if c.startswith("where ")] == ["where shape looks", "where orientation looks",
+                                                              "where intensity looks"]
+    blended = predict_view.overlay(np.zeros((4, 4, 1), np.float32), np.eye(4, dtype=np.float32))
+    assert blended.shape == (4, 4, 3) and blended[0, 0, 0] > blended[0, 1, 0]  # red where the map is

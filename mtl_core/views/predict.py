@@ -256,3 +256,26 @@ def predict_csv(predictor, data: bytes, name: str) -> BatchResult:
     table = pd.DataFrame(rows)
     table.insert(0, "row", np.arange(2, len(table) + 2))  # the CSV line (the header is line 1)
     return BatchResult(name, items, table, prediction.seconds, inputs=columns)
+
+
+def overlay(image: np.ndarray, heat: np.ndarray) -> np.ndarray:
+    """The image the model saw with one head's explanation laid over it (red where the head's evidence is,
+    yellow where most), as a float (H, W, 3) in [0, 1] for :func:`common.to_display`."""
+    base = np.asarray(image, dtype=np.float32)
+    base = np.repeat(base, 3, axis=-1) if base.shape[-1] == 1 else base[..., :3]
+    heat = np.clip(np.asarray(heat, dtype=np.float32), 0.0, 1.0)[..., None]
+    colour = np.concatenate([np.ones_like(heat), heat, np.zeros_like(heat)], axis=-1)
+    alpha = 0.65 * heat
+    return np.clip(0.7 * base * (1 - alpha) + colour * alpha, 0.0, 1.0)
+
+
+def explanation_overlays(predictor, items: list[ItemResult]) -> list[dict[str, np.ndarray] | None]:
+    """Per item (None where it failed), each head's explanation over the image it saw (mtl_core.engine.explain)."""
+    good = [i for i, item in enumerate(items) if item.error is None and item.model_input is not None]
+    out: list[dict[str, np.ndarray] | None] = [None] * len(items)
+    if not good:
+        return out
+    maps = predictor.explain_arrays(np.stack([items[i].model_input for i in good]))
+    for row, i in enumerate(good):
+        out[i] = {head: overlay(items[i].model_input, maps[head][row]) for head in maps}
+    return out
