@@ -86,6 +86,7 @@ def test_one_sub_folder_per_class_is_a_single_class_target(tmp_path):
     (lambda p: (p.mkdir(), (p / "labels.csv").write_text("file,kind\nx.png,a\ny.png,b\n")),
      "labels.csv: none of its 2 files is in the folder (e.g. 'x.png')"),
     (lambda p: None, "no such folder"),
+    (lambda p: p.write_text("file,kind\n"), "a file, not a folder (the images preset reads a folder of images"),
 ])
 def test_a_folder_with_nothing_usable_is_one_line(tmp_path, make, message):
     make(tmp_path / "in")

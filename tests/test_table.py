@@ -180,9 +180,11 @@ def test_target_is_only_for_the_table_preset():
     assert rc == 2 and err.startswith("error: --target: churn-spend has its own heads (churn, spend)")
 
 
-def test_the_table_preset_without_a_file_says_what_it_needs():
+def test_the_table_preset_without_a_file_says_what_it_needs(tmp_path):
     with pytest.raises(UserError, match="--data-dir FILE --target COLUMN"):
         get_preset("table").load_data({"source": "csv"})
+    with pytest.raises(UserError, match="a folder, not a file \\(the table preset reads one CSV file\\)"):
+        get_preset("table").for_data({"source": "csv", "dir": str(tmp_path), "targets": "x"})
 
 
 # ----------------------------------------------------------------------------- churn-spend's tolerance

@@ -55,8 +55,9 @@ def scan(folder: Path | str, targets: str | None = None) -> FolderPlan:
     """The folder's layout, files and targets (no image decoded yet); one-line errors naming the problem."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise UserError(f"--data-dir: {folder}: no such folder (a folder of images, with labels.csv or one "
-                        "sub-folder per class)")
+        what = "a file, not a folder" if folder.is_file() else "no such folder"
+        raise UserError(f"--data-dir: {folder}: {what} (the images preset reads a folder of images, with "
+                        "labels.csv or one sub-folder per class)")
     name = folder.name
     if (folder / LABELS_FILE).is_file():
         frame = read_csv(folder / LABELS_FILE, f"{name}/{LABELS_FILE}")

@@ -37,7 +37,8 @@ def read_table(options: dict):
         raise UserError("--data-dir: the table preset needs your CSV file (--data-dir FILE --target COLUMN)")
     path = Path(options["dir"])
     if not path.is_file():
-        raise UserError(f"--data-dir: {path}: no such file (the table preset reads one CSV file)")
+        what = "a folder, not a file" if path.is_dir() else "no such file"
+        raise UserError(f"--data-dir: {path}: {what} (the table preset reads one CSV file)")
     stat = os.stat(path)
     return _read(str(path.resolve()), stat.st_mtime_ns, stat.st_size), path.name
 
