@@ -1,5 +1,3 @@
-import sys
+from mtl_core.cli import run_as_program
 
-from mtl_core.cli import main
-
-sys.exit(main())
+run_as_program()

@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 
 import numpy as np
@@ -455,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
+        if _AS_PROGRAM:  # a job's cancel may ask again while this process stops: one interrupt is enough
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001  (a bug: say so in one line, traceback on request)
@@ -465,6 +468,23 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+_AS_PROGRAM = False  # set by run_as_program: main() runs as its own process, not inside a caller (tests)
+
+
+def run_as_program() -> None:
+    """``python -m mtl_core`` and ``mtl-studio``: main(), then exit with its code. After an interrupt (Ctrl-C, or
+    a background job's cancel) the process leaves at once with 130 once its line is written: TensorFlow's
+    runtime, stopped mid-step, can crash while the interpreter tears down (seen as SIGSEGV, exit -11)."""
+    global _AS_PROGRAM
+    _AS_PROGRAM = True
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
+
+
 def entry() -> None:
     """The ``mtl-studio`` console script."""
-    sys.exit(main())
+    run_as_program()
