@@ -4,8 +4,11 @@ head's validation metric, progress events; ``train`` adds the store (same config
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -88,6 +91,7 @@ class Trainer:
         self.subscribers = list(subscribers)
         self.precision = precision or config.precision  # an explicit argument (benches, tests) wins
         self.imputed: dict[str, int] = {}  # missing feature cells per column (tables), filled when encoded
+        self._interrupted = threading.Event()  # a SIGINT noted during fit (see _interrupts_between_batches)
         self.steps_per_execution = steps_per_execution
         self.spec = ModelSpec.from_dict(config.model)
         self.heads = [h.task for h in self.spec.heads]
@@ -138,6 +142,26 @@ class Trainer:
         self.weighting = method
         return adaptive
 
+    @contextmanager
+    def _interrupts_between_batches(self):
+        """While fit runs, Ctrl-C (and a job's cancel, which sends SIGINT) is noted and raised as a
+        KeyboardInterrupt between batches (:meth:`stop_if_interrupted`), not wherever the signal lands: raised
+        inside a TensorFlow call it can break TensorFlow's runtime (seen in CI: a SystemError in nest flatten,
+        then SIGSEGV on the way out). Only the main thread can set a signal handler; elsewhere nothing changes."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, lambda signum, frame: self._interrupted.set())
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def stop_if_interrupted(self) -> None:
+        if self._interrupted.is_set():
+            raise KeyboardInterrupt
+
     def _callbacks(self, keras, n_batches: int):
         cfg = self.config
         if cfg.monitor == "loss":  # the weighted total validation loss
@@ -151,9 +175,11 @@ class Trainer:
             epoch = 0
 
             def on_epoch_begin(self, epoch, logs=None):
+                trainer.stop_if_interrupted()
                 self.epoch, self.t0 = epoch, time.perf_counter()
 
             def on_train_batch_end(self, batch, logs=None):
+                trainer.stop_if_interrupted()
                 trainer.emit({"event": "batch", "epoch": self.epoch + 1, "epochs": cfg.epochs,
                               "batch": min(batch + 1, n_batches), "batches": n_batches,
                               "loss": float((logs or {}).get("loss", float("nan")))})
@@ -270,8 +296,9 @@ class Trainer:
         self.emit({"event": "start", "preset": self.preset.name, "epochs": cfg.epochs, "batches": n_batches,
                    "sizes": split.sizes(), "device": dev, "precision": precision})
         t0 = time.perf_counter()
-        history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, verbose=0, shuffle=False,
-                            callbacks=self._callbacks(keras, n_batches))
+        with self._interrupts_between_batches():
+            history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.epochs, verbose=0, shuffle=False,
+                                callbacks=self._callbacks(keras, n_batches))
         seconds = time.perf_counter() - t0
         epochs_run = len(history.history.get("loss", []))
 
