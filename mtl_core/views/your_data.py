@@ -49,16 +49,11 @@ class Dataset:
 def save_upload(data: bytes, name: str, who: str) -> Dataset:
     """Check the CSV (one-line errors naming the file) and keep it under ``who``'s folder, named by content;
     the same file uploaded again is the same dataset. Written to a temporary file and moved in."""
-    if len(data) > MAX_MB * 1_000_000:
-        raise UserError(f"{name}: {len(data) / 1e6:.0f} MB, more than the {MAX_MB} MB a dataset may have")
+    digest, path = _destination(data, name, who, "data", ".csv")
     frame = read_csv(data, name)
     if len(frame.columns) < 2:
         raise UserError(f"{name}: one column only; a table needs a target and at least one feature")
-    digest = hashlib.sha256(data).hexdigest()
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem)[:40] or "data"
-    folder = datasets_root() / _folder_name(who)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{stem}-{digest[:12]}.csv"
+    folder = path.parent
     if not path.exists():
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
         try:
@@ -69,6 +64,23 @@ def save_upload(data: bytes, name: str, who: str) -> Dataset:
             Path(tmp).unlink(missing_ok=True)
             raise
     return Dataset(path, name, digest, len(frame), list(frame.columns))
+
+
+def _destination(data: bytes, name: str, who: str, fallback: str, suffix: str = "") -> tuple[str, Path]:
+    """(sha256 of the upload, where it is kept: ``who``'s folder, ``<name>-<sha12><suffix>``), after the size
+    check every upload gets."""
+    if len(data) > MAX_MB * 1_000_000:
+        raise UserError(f"{name}: {len(data) / 1e6:.0f} MB, more than the {MAX_MB} MB an upload may have")
+    digest = hashlib.sha256(data).hexdigest()
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem)[:40] or fallback
+    folder = datasets_root() / _folder_name(who)
+    folder.mkdir(parents=True, exist_ok=True)
+    return digest, folder / f"{stem}-{digest[:12]}{suffix}"
+
+
+def _specs(targets: dict[str, str]) -> str:
+    """``{"a": "auto", "b": "binary"}`` -> ``"a+b=binary"`` (the targets option of the table and images presets)."""
+    return "+".join(col if kind in (None, "", "auto") else f"{col}={kind}" for col, kind in targets.items())
 
 
 def visible(card: dict, who: str) -> bool:
@@ -117,8 +129,7 @@ def column_roles(path: Path) -> list[ColumnRole]:
 
 def data_options(dataset_path: Path, targets: dict[str, str], features: list[str] | None = None) -> dict:
     """The table preset's data options (what `train --data-dir FILE --target COL=KIND ...` stands for)."""
-    specs = [col if kind in (None, "", "auto") else f"{col}={kind}" for col, kind in targets.items()]
-    options = {"source": "csv", "dir": str(dataset_path), "targets": "+".join(specs)}
+    options = {"source": "csv", "dir": str(dataset_path), "targets": _specs(targets)}
     if features:
         options["features"] = "+".join(features)
     return options
@@ -205,8 +216,7 @@ def save_zip(data: bytes, name: str, who: str) -> Dataset:
 
     from mtl_core.control.data import image_folder
 
-    if len(data) > MAX_MB * 1_000_000:
-        raise UserError(f"{name}: {len(data) / 1e6:.0f} MB, more than the {MAX_MB} MB an upload may have")
+    digest, final = _destination(data, name, who, "images")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
@@ -224,13 +234,8 @@ def save_zip(data: bytes, name: str, who: str) -> Dataset:
             or Path(e.filename).name == image_folder.LABELS_FILE]
     if not any(Path(e.filename).suffix.lower() in image_folder.IMAGE_SUFFIXES for e in keep):
         raise UserError(f"{name}: no images in the zip (png, jpg, webp, bmp, gif, tiff)")
-    digest = hashlib.sha256(data).hexdigest()
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(name).stem)[:40] or "images"
-    parent = datasets_root() / _folder_name(who)
-    parent.mkdir(parents=True, exist_ok=True)
-    final = parent / f"{stem}-{digest[:12]}"
     if not final.exists():
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=parent))
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=final.parent))
         try:
             for entry in keep:
                 target = tmp / entry.filename
@@ -255,8 +260,7 @@ def _single_top_folder(folder: Path) -> Path:
 
 
 def image_data_options(folder: Path, targets: dict[str, str], size: int) -> dict:
-    specs = [col if kind in (None, "", "auto") else f"{col}={kind}" for col, kind in targets.items()]
-    return {"source": "folder", "dir": str(folder), "targets": "+".join(specs), "size": str(size)}
+    return {"source": "folder", "dir": str(folder), "targets": _specs(targets), "size": str(size)}
 
 
 def image_plan(folder: Path, targets: dict[str, str]) -> tuple[Plan, object]:
@@ -264,6 +268,5 @@ def image_plan(folder: Path, targets: dict[str, str]) -> tuple[Plan, object]:
     files), and the folder plan itself (files, skipped)."""
     from mtl_core.control.data import image_folder
 
-    specs = "+".join(col if kind in (None, "", "auto") else f"{col}={kind}" for col, kind in targets.items())
-    folder_plan = image_folder.scan(folder, specs or None)
+    folder_plan = image_folder.scan(folder, _specs(targets) or None)
     return Plan(head_views(folder_plan.labels, folder_plan.targets), [], {}, {}), folder_plan
