@@ -238,3 +238,131 @@ def test_gradnorm_moves_weights_toward_equal_gradient_norms():
     # a head that trains slower (larger loss ratio) gets a larger target norm, hence more weight
     slow = gradnorm_weight_gradient(tf.ones(2), tf.constant([1.0, 1.0]), tf.constant([1.5, 0.5]), alpha=1.5)
     assert float(slow[0]) < 0 < float(slow[1])
+
+
+# -- the gradient-combining methods and FAMO: hand-computed cases ----------------------------------------------
+
+
+def _gram(rows):
+    import tensorflow as tf
+
+    from mtl_core.engine.weighting.combine import gram
+
+    return gram(tf.constant(rows, tf.float32))
+
+
+def test_mgda_finds_the_minimum_norm_point_of_the_gradients_hull():
+    from mtl_core.engine.weighting.combine import min_norm_weights
+
+    # two heads: a1 = (g2 - g1).g2 / |g1 - g2|^2 = ((-2, 1).(-1, 1)) / 5 = 3/5
+    assert min_norm_weights(_gram([[1.0, 0.0], [-1.0, 1.0]])).numpy() == pytest.approx([0.6, 0.4], abs=1e-6)
+    # three heads: the third only adds length (its extra axis), so the point is (g1 + g2) / 2
+    rows = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, 1.0]])
+    a = min_norm_weights(_gram(rows)).numpy()
+    assert a == pytest.approx([0.5, 0.5, 0.0], abs=1e-5)
+    # a gradient inside the others' hull's far side: all weight on the shortest
+    assert min_norm_weights(_gram([[1.0, 0.0], [3.0, 0.0]])).numpy() == pytest.approx([1.0, 0.0], abs=1e-6)
+
+
+def test_cagrad_matches_a_brute_force_solution_of_its_dual():
+    from mtl_core.engine.weighting.cagrad import cagrad_weights
+
+    rng = np.random.default_rng(3)
+    for rows, c in [(np.array([[1.0, 0.0], [-1.0, 1.0]]), 0.5), (rng.normal(size=(2, 6)) * [[1.0], [4.0]], 0.4)]:
+        g0, phi = rows.mean(axis=0), c * c * float(rows.mean(axis=0) @ rows.mean(axis=0))
+        t = np.linspace(0.0, 1.0, 200001)[:, None]
+        gw = t * rows[0] + (1 - t) * rows[1]
+        objective = gw @ g0 + np.sqrt(phi) * np.linalg.norm(gw, axis=1)
+        best = gw[np.argmin(objective)]
+        expected = g0 + np.sqrt(phi) * best / np.linalg.norm(best)
+        d = cagrad_weights(_gram(rows), c).numpy() @ rows
+        assert d == pytest.approx(expected, abs=2e-3)
+    # c = 0 is the average gradient
+    assert cagrad_weights(_gram([[1.0, 0.0], [-1.0, 1.0]]), 0.0).numpy() == pytest.approx([0.5, 0.5])
+
+
+def test_nash_mtl_solves_the_bargaining_condition():
+    from mtl_core.engine.weighting.nash_mtl import nash_weights
+
+    # orthogonal gradients of lengths 2 and 1: a_i = 1 / |g_i|, and the update is (1, 1)
+    a = nash_weights(_gram([[2.0, 0.0], [0.0, 1.0]])).numpy()
+    assert a == pytest.approx([0.5, 1.0], abs=1e-5)
+    rows = np.array([[1.0, 0.0, 0.2], [-1.0, 1.0, 0.0], [0.3, 0.3, 1.0]])
+    a = nash_weights(_gram(rows)).numpy()
+    m = rows @ rows.T
+    assert (a > 0).all() and m @ a == pytest.approx(1.0 / a, rel=1e-4)  # G G^T a = 1/a
+    # invariant to a head's gradient scale: its weight scales inversely, the update stays
+    scaled = rows * [[10.0], [1.0], [1.0]]
+    b = nash_weights(_gram(scaled)).numpy()
+    assert b @ scaled == pytest.approx(a @ rows, rel=1e-4)
+
+
+def test_aligned_mtl_makes_the_gradients_orthogonal_and_of_one_length():
+    import tensorflow as tf
+
+    from mtl_core.engine.weighting.aligned_mtl import aligned_weights
+
+    # orthogonal gradients of lengths 2 and 1: both scaled to length sigma_min = 1, the update is (1, 1)
+    assert aligned_weights(_gram([[2.0, 0.0], [0.0, 1.0]]), tf.ones(2)).numpy() == pytest.approx([0.5, 1.0])
+    rows = np.array([[1.0, 0.0, 0.0], [-0.8, 0.6, 0.0], [0.1, 0.1, 2.0]])
+    columns = [aligned_weights(_gram(rows), tf.one_hot(i, 3)).numpy() for i in range(3)]
+    aligned = np.stack(columns) @ rows  # row i: the aligned gradient g'_i
+    sigma_min = np.linalg.svd(rows, compute_uv=False).min()
+    assert aligned @ aligned.T == pytest.approx(sigma_min ** 2 * np.eye(3), abs=1e-4)
+
+
+def test_imtl_update_projects_equally_on_every_heads_direction():
+    from mtl_core.engine.weighting.imtl import imtl_weights
+
+    # g1 = (1, 0), g2 = (0, 2): a = (2/3, 1/3) gives (2/3, 2/3), projection 2/3 on both unit vectors
+    assert imtl_weights(_gram([[1.0, 0.0], [0.0, 2.0]])).numpy() == pytest.approx([2 / 3, 1 / 3], abs=1e-6)
+    rows = np.random.default_rng(1).normal(size=(3, 5))
+    a = imtl_weights(_gram(rows)).numpy()
+    g = a @ rows
+    projections = [g @ r / np.linalg.norm(r) for r in rows]
+    assert a.sum() == pytest.approx(1.0) and projections == pytest.approx([projections[0]] * 3, rel=1e-4)
+
+
+def test_famo_weights_and_its_logit_update_by_hand():
+    from keras import ops
+
+    from mtl_core.engine.weighting.famo import famo_logit_gradient, famo_weights
+
+    # equal logits: weights proportional to 1 / L, scaled to sum K
+    w = ops.convert_to_numpy(famo_weights(ops.zeros(2), ops.convert_to_tensor([1.0, 3.0])))
+    assert w == pytest.approx([1.5, 0.5], rel=1e-6)
+    # head 1's log loss fell by log 2, head 2's not at all: z = (1/2, 1/2), delta = (log 2, 0),
+    # J^T delta = z * (delta - z.delta) = (log 2 / 4, -log 2 / 4): descent lowers head 1's logit
+    grad = ops.convert_to_numpy(famo_logit_gradient(ops.zeros(2), ops.convert_to_tensor([2.0, 1.0]),
+                                                    ops.convert_to_tensor([1.0, 1.0]), gamma=0.0))
+    assert grad == pytest.approx([math.log(2) / 4, -math.log(2) / 4], rel=1e-5)
+    decay = ops.convert_to_numpy(famo_logit_gradient(ops.convert_to_tensor([1.0, -1.0]), ops.ones(2), ops.ones(2),
+                                                     gamma=0.1))
+    assert decay == pytest.approx([0.1, -0.1], rel=1e-5)  # no change in the losses: only the decay
+
+
+@pytest.mark.parametrize("method", [m for m in WEIGHTING_METHODS if m != "static"])
+def test_one_step_trains_every_weight_of_the_model(method):
+    """Each method's train step gives every weight a gradient: the backbone, every head's own layers, the
+    detached intensity head's too (a sum of the heads' losses taken outside the tape once gave the heads' own
+    weights silent zeros)."""
+    import keras
+
+    from mtl_core.control.modelspec import ModelSpec
+    from mtl_core.engine.models.builder import build_model
+    from mtl_core.engine.weighting import get_method
+    from mtl_core.engine.weighting.model import AdaptiveModel
+
+    keras.utils.set_random_seed(0)
+    spec = ModelSpec.from_dict(PRESET.model.to_dict())
+    tasks = {h.task: PRESET.task(h.task) for h in spec.heads}
+    net = build_model(spec, tasks)
+    model = AdaptiveModel(net.input, dict(zip(net.output_names, net.outputs, strict=True)))
+    model.setup(get_method(method)(list(tasks), STATIC), {h: t.loss for h, t in tasks.items()},
+                lambda: keras.optimizers.Adam(1e-3))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss={h: t.loss for h, t in tasks.items()})
+    data = PRESET.load_data({"source": "generated", "n": 64, "noise": 0.3, "seed": 0})
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    model.fit(data.x, {h: data.y[h] for h in tasks}, batch_size=64, epochs=1, verbose=0)
+    moved = {w.path for w, b in zip(model.trainable_weights, before, strict=True) if not np.allclose(w.numpy(), b)}
+    assert moved == {w.path for w in model.trainable_weights}

@@ -12,12 +12,20 @@ import keras
 from keras import ops
 
 
+def gradient_or_zeros(tape, target, sources: list) -> list:
+    """``tape.gradient`` with zeros for the sources the target does not reach. (TensorFlow's own
+    ``unconnected_gradients="zero"`` fails on Keras 3 variables: it reads their dtype as a TensorFlow one.)"""
+    grads = tape.gradient(target, sources)
+    return [ops.zeros(v.shape, v.dtype) if g is None else g for g, v in zip(grads, sources, strict=True)]
+
+
 class Weighting:
     """Base: the weighted sum ``sum_i static_i * adaptive_i * L_i``; subclasses override ``adaptive``
     (weights per step) or ``total`` (a different combined loss, e.g. uncertainty weighting)."""
 
     name = "base"
     per_task_gradients = False  # True: the method combines per-head gradients itself (``gradients``)
+    needs_losses_after_step = False  # True: the train step gives ``after_step`` the batch's losses again (FAMO)
 
     def __init__(self, heads: list[str], static_weights: dict[str, float], seed: int = 0, **options):
         self.heads = list(heads)
@@ -50,16 +58,29 @@ class Weighting:
         """Per-head losses (K,) -> total loss; records weights and losses for the epoch."""
         losses = ops.cast(losses, "float32")
         weights = self.effective(losses)
-        self._weight_sum.assign_add(weights)
-        self._loss_sum.assign_add(ops.stop_gradient(losses))
-        self._steps.assign_add(1.0)
+        self.record(weights, losses)
         return self.total(losses, weights)
+
+    def record(self, weights, losses=None) -> None:
+        """Adds a step's effective weights (and its losses, once per step) to the epoch's sums."""
+        self._weight_sum.assign_add(ops.stop_gradient(weights))
+        if losses is not None:
+            self._loss_sum.assign_add(ops.stop_gradient(losses))
+            self._steps.assign_add(1.0)
+
+    def task_losses(self, losses: list) -> list:
+        """Per-task-gradient methods: the per-head scalars whose gradients ``gradients`` combines, computed
+        inside the train step's tape from the list of per-head losses (not from a stacked tensor: slicing
+        one would connect every head to every loss); the statically weighted losses unless a method
+        transforms them (IMTL)."""
+        return [self.static[i] * loss for i, loss in enumerate(losses)]
 
     def bind(self, model) -> None:
         """Called once with the model being trained (GradNorm picks its shared weights here)."""
 
-    def after_step(self) -> None:
-        """Called after each optimizer step (GradNorm renormalises its weights here)."""
+    def after_step(self, losses=None) -> None:
+        """Called after each optimizer step (GradNorm renormalises its weights here); ``losses`` are the
+        batch's per-head losses after the step when the method asks for them (``needs_losses_after_step``)."""
 
     def gradients(self, tape, losses, variables):
         """Per-task-gradient methods (PCGrad): the update's gradients from a persistent tape, given the

@@ -11,7 +11,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from mtl_core.engine.weighting.base import Weighting
+from mtl_core.engine.weighting.base import Weighting, gradient_or_zeros
 
 HELP = "weights that balance the heads' gradient norms on the last shared layer (Chen et al. 2018)"
 OPTIONS = {"alpha": (1.5, 0.0, 10.0, "GradNorm's restoring-force strength alpha")}  # name: (default, low, high, help)
@@ -56,7 +56,7 @@ class GradNorm(Weighting):
         weights = tf.convert_to_tensor(self.w)
         grads = tape.gradient(losses, model_vars, output_gradients=tf.unstack(weights))
         stacked = tf.stack(losses)
-        norms = tf.stack([tf.norm(tf.cast(tape.gradient(loss, self.shared, unconnected_gradients="zero"),
+        norms = tf.stack([tf.norm(tf.cast(gradient_or_zeros(tape, loss, [self.shared])[0],
                                           tf.float32)) for loss in losses])
         initial = tf.where(self.started, tf.convert_to_tensor(self.initial), stacked)
         self.initial.assign(initial)
@@ -65,7 +65,7 @@ class GradNorm(Weighting):
         ratios = rate / tf.maximum(tf.reduce_mean(rate), 1e-12)
         return [*grads, tf.cast(gradnorm_weight_gradient(weights, norms, ratios, self.alpha), w.dtype)]
 
-    def after_step(self) -> None:
+    def after_step(self, losses=None) -> None:
         w = tf.maximum(tf.convert_to_tensor(self.w), 1e-3)
         self.w.assign(float(self.k) * w / tf.reduce_sum(w))
 

@@ -43,14 +43,11 @@ class AdaptiveModel(keras.Model):
             y_pred = self(x, training=True)
             # Keras's own loss: keeps its per-head loss trackers exactly as in static training
             self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True)
-            per_head = ops.stack([
-                ops.cast(self._head_losses[h](y[h], y_pred[h],
-                                              sample_weight=None if sample_weight is None else sample_weight[h]),
-                         "float32")
-                for h in method.heads])
+            head_losses = self._per_head_losses(x, y, sample_weight, y_pred)
+            per_head = ops.stack(head_losses)
             loss = method(per_head)
-            # per-task-gradient methods differentiate each head's weighted loss: sliced inside the tape
-            parts = tf.unstack(method.static * per_head) if method.per_task_gradients else None
+            # per-task-gradient methods differentiate each head's (weighted) loss: sliced inside the tape
+            parts = method.task_losses(head_losses) if method.per_task_gradients else None
             loss = loss + ops.cast(sum(self.losses), "float32") if self.losses else loss
             self._loss_tracker.update_state(loss, sample_weight=tf.shape(tf.nest.flatten(x)[0])[0])
             scaled = self.optimizer.scale_loss(loss)
@@ -64,5 +61,15 @@ class AdaptiveModel(keras.Model):
         self.optimizer.apply_gradients(zip(grads[:n], self.trainable_weights, strict=True))
         if extra:
             self._method_optimizer.apply_gradients(zip(grads[n:], extra, strict=True))
-        method.after_step()
+        method.after_step(ops.stack(self._per_head_losses(x, y, sample_weight)) if method.needs_losses_after_step
+                          else None)
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def _per_head_losses(self, x, y, sample_weight, y_pred=None):
+        """The per-head float32 losses of a batch, a list in the method's head order (a new forward pass when
+        no predictions are given: FAMO's loss after the step, on the same batch and in the same training mode)."""
+        y_pred = self(x, training=True) if y_pred is None else y_pred
+        return [ops.cast(self._head_losses[h](y[h], y_pred[h],
+                                              sample_weight=None if sample_weight is None else sample_weight[h]),
+                         "float32")
+                for h in self._method.heads]

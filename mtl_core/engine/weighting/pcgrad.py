@@ -9,10 +9,11 @@ the static ones; the order is drawn from a stateless generator keyed by (seed, s
 from __future__ import annotations
 
 import keras
-import numpy as np
 import tensorflow as tf
 
-from mtl_core.engine.weighting.base import Weighting
+from mtl_core.engine.weighting.base import Weighting, gradient_or_zeros
+from mtl_core.engine.weighting.combine import flat as flatten
+from mtl_core.engine.weighting.combine import unflat
 
 HELP = "projects away the conflicting part of the heads' gradients (Yu et al. 2020)"
 
@@ -44,20 +45,11 @@ class PCGrad(Weighting):
 
     def gradients(self, tape, losses, variables):
         """The summed projected gradients of the per-head weighted losses (scalars recorded by a persistent tape)."""
-        flat = []
-        for i in range(self.k):
-            grads = tape.gradient(losses[i], variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-            flat.append(tf.concat([tf.reshape(tf.cast(g, tf.float32), [-1]) for g in grads], axis=0))
+        flat = [flatten(gradient_or_zeros(tape, losses[i], variables)) for i in range(self.k)]
         self.step.assign_add(1)
         seed = tf.stack([tf.constant(self.seed, tf.int64), tf.convert_to_tensor(self.step)])
         order = tf.argsort(tf.random.stateless_uniform((self.k,), seed=seed))
-        total = tf.reduce_sum(pcgrad_project(tf.stack(flat), order), axis=0)
-        out, start = [], 0
-        for v in variables:
-            size = int(np.prod(v.shape))
-            out.append(tf.cast(tf.reshape(total[start:start + size], v.shape), v.dtype))
-            start += size
-        return out
+        return unflat(tf.reduce_sum(pcgrad_project(tf.stack(flat), order), axis=0), variables)
 
 
 METHOD = PCGrad
