@@ -100,17 +100,22 @@ class Trainer:
         total = sum(config.loss_weights.get(h, 0.0) for h in self.heads) or 1.0
         self.default_lambda = np.asarray([config.loss_weights.get(h, 0.0) / total for h in self.heads], np.float32)
         self.weighting = None  # the adaptive method (mtl_core.engine.weighting) when config.weighting != "static"
+        self.monitor = None  # the gradient-conflict monitor (engine/conflict.py) when there are two heads or more
         self.loss_weight_history: dict[str, list[float]] = {}
 
     def emit(self, event: dict) -> None:
         for subscriber in self.subscribers:
             subscriber(event)
 
-    def _compile(self, model, keras, target_scale: dict):
+    def _losses(self, target_scale: dict) -> dict:
+        """Each head's loss: its task's, or for a rescaled regression head the MSE in training-split units."""
         from mtl_core.engine.models.layers import ScaledMSE
 
+        return {n: ScaledMSE(target_scale[n][1]) if n in target_scale else t.loss for n, t in self.tasks.items()}
+
+    def _compile(self, model, keras, target_scale: dict):
         optimizer = keras.optimizers.Adam(learning_rate=self.config.lr, clipnorm=self.config.clipnorm)
-        losses = {n: ScaledMSE(target_scale[n][1]) if n in target_scale else t.loss for n, t in self.tasks.items()}
+        losses = self._losses(target_scale)
         metrics = {}
         for name, task in self.tasks.items():
             if task.kind == "multiclass":
@@ -128,7 +133,6 @@ class Trainer:
     def _adaptive(self, model, keras, target_scale: dict):
         """The functional model trained through an adaptive weighting method (config.weighting): the same
         layers, losses, metrics and compile as static training, with a train step that asks the method."""
-        from mtl_core.engine.models.layers import ScaledMSE
         from mtl_core.engine.weighting import get_method
         from mtl_core.engine.weighting.model import AdaptiveModel
 
@@ -136,8 +140,7 @@ class Trainer:
                                                    **self.config.extra.get("weighting_options", {}))
         outputs = dict(zip(model.output_names, model.outputs, strict=True))
         adaptive = AdaptiveModel(model.input, outputs, name=model.name)
-        losses = {n: ScaledMSE(target_scale[n][1]) if n in target_scale else t.loss for n, t in self.tasks.items()}
-        adaptive.setup(method, losses, lambda: keras.optimizers.Adam(learning_rate=self.config.lr))
+        adaptive.setup(method, self._losses(target_scale), lambda: keras.optimizers.Adam(learning_rate=self.config.lr))
         self._compile(adaptive, keras, target_scale)
         self.weighting = method
         return adaptive
@@ -192,6 +195,8 @@ class Trainer:
                     extra["loss_weights"] = trainer.weighting.end_epoch()
                     for head, w in extra["loss_weights"].items():
                         trainer.loss_weight_history.setdefault(head, []).append(w)
+                if trainer.monitor is not None:
+                    extra["gradients"] = trainer.monitor.measure()
                 trainer.emit({"event": "epoch", "epoch": epoch + 1, "epochs": cfg.epochs, "lr": lr,
                               "seconds": round(time.perf_counter() - self.t0, 3), **grouped, **extra})
 
@@ -292,6 +297,8 @@ class Trainer:
             else:
                 model = self._adaptive(model, keras, target_scale)
         train_ds, val_ds = self._datasets(tf, x, labels, weights, split)
+        if len(self.heads) > 1:
+            self.monitor = self._conflict_monitor(net, x, labels, weights, split, target_scale)
         n_batches = int(np.ceil(len(split.train) / cfg.batch_size))
         self.emit({"event": "start", "preset": self.preset.name, "epochs": cfg.epochs, "batches": n_batches,
                    "sizes": split.sizes(), "device": dev, "precision": precision})
@@ -335,7 +342,8 @@ class Trainer:
             | ({"imputed": self.imputed} if self.imputed else {}),
             "metrics": metrics,
             "history": normalise_history(history.history, self.heads)
-            | ({"loss_weights": self.loss_weight_history} if self.weighting is not None else {}),
+            | ({"loss_weights": self.loss_weight_history} if self.weighting is not None else {})
+            | ({"gradients": self.monitor.card(seconds)} if self.monitor is not None else {}),
             "training": {"device": dev, "precision": precision, "seconds": round(seconds, 2),
                          "epochs_run": epochs_run,
                          "examples_per_second": round(len(split.train) * epochs_run / seconds, 1)},
@@ -345,6 +353,18 @@ class Trainer:
         if cfg.conditioned:
             card["conditioned"] = self._lambda_grid(inference, x, data, split)
         return TrainResult(inference, card)
+
+    def _conflict_monitor(self, net, x, labels: dict, masks: dict | None, split, target_scale: dict):
+        """The monitor on a fixed batch: the first examples of the training split (at the default lambda for a
+        conditioned model)."""
+        from mtl_core.engine.batches import model_inputs
+        from mtl_core.engine.conflict import BATCH, ConflictMonitor
+
+        idx = np.sort(split.train)[:BATCH]
+        inputs = model_inputs(x[idx], self.default_lambda if self.config.conditioned else None)
+        return ConflictMonitor(net, self.heads, self._losses(target_scale), inputs,
+                               {h: labels[h][idx] for h in self.heads},
+                               None if masks is None else {h: masks[h][idx] for h in self.heads})
 
     def _lambda_grid(self, model, x, data: Dataset, split) -> dict:
         """Validation metrics of a conditioned model on the lambda grid, for the card."""
