@@ -299,3 +299,14 @@ def image_result(item: predict_view.ItemResult, tasks, context, truth: dict[str,
 
 def timing(seconds: float, what: str, model_id: str) -> None:
     st.caption(f"{what} in {seconds * 1000:.1f} ms (decoding, preprocessing and the model) · model `{model_id}`")
+
+
+def conflict_panel(gradients: dict, epochs: list[int], *, key: str) -> None:
+    """The gradient-conflict monitor's chart and its reading, one line per pair of heads."""
+    from mtl_core.views import conflict
+
+    st.plotly_chart(charts.gradient_conflict(gradients, epochs, title="Do the heads pull the shared backbone apart?"),
+                    key=key)
+    lines = conflict.summary(gradients)
+    st.caption("Cosine of two heads' loss gradients on the backbone, measured each epoch on a fixed training "
+               "batch: below 0, a step that helps one head hurts the other. " + " · ".join(lines))

@@ -4,7 +4,7 @@ how each was trained (method, loss weights), and their validation curves and los
 import streamlit as st
 
 from mtl_core.control.tasks import card_tasks
-from mtl_core.views import charts, compare
+from mtl_core.views import charts, compare, conflict
 from pages import _ui as ui
 
 
@@ -63,6 +63,19 @@ def main() -> None:
                 with columns[i % len(columns)]:
                     st.plotly_chart(charts.overlaid_curves(series, metric="loss weight", title=task.name),
                                     key=f"compare-weights-{task.name}")
+        pairs = conflict.pairs(picked)
+        if pairs:
+            st.subheader("Gradient conflict per epoch")
+            st.caption("Cosine of two heads' loss gradients on the shared backbone (a fixed training batch, each "
+                       "epoch): below 0 the heads pull it apart. Methods such as PCGrad, CAGrad or Nash-MTL "
+                       "change the update when they do.")
+            columns = st.columns(min(len(pairs), 3))
+            for i, pair in enumerate(pairs):
+                series = conflict.cosine_series(picked, pair)
+                if series:
+                    with columns[i % len(columns)]:
+                        st.plotly_chart(charts.overlaid_curves(series, metric="cosine", title=pair, y_range=(-1, 1)),
+                                        key=f"compare-conflict-{i}")
 
 
 main()

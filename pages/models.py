@@ -123,6 +123,9 @@ def main() -> None:
                 recorded = (card.get("history") or {}).get("loss_weights")
                 if recorded:  # an adaptive weighting method's effective weights per epoch
                     st.plotly_chart(charts.loss_weight_curves(recorded, epochs), key="loss-weights")
+                gradients = (card.get("history") or {}).get("gradients")
+                if gradients:
+                    ui.conflict_panel(gradients, epochs, key="conflict")
                 for task in tasks:
                     curves = {s: history.get(s, {}).get(task.name, {}) for s in ("train", "val")}
                     if any(curves.values()):

@@ -63,6 +63,8 @@ def show_job(s: JobPanel, job_id: str) -> None:
         if curves["loss_weights"]:
             st.plotly_chart(charts.loss_weight_curves(curves["loss_weights"], curves["epochs"]),
                             key=f"live-{job.id}-weights")
+        if curves["gradients"]["cosine"]:
+            ui.conflict_panel(curves["gradients"], curves["epochs"], key=f"live-{job.id}-conflict")
     elif job.state == "running":
         st.caption("Curves appear after the first epoch.")
     if job.finished and st.session_state.get("train-watching") == job.id:

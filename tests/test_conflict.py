@@ -74,3 +74,31 @@ def test_a_table_preset_and_an_adaptive_method_are_monitored_too(weighting, tmp_
     _, card, _ = train("churn-spend", config, store=store)
     cosine = card["history"]["gradients"]["cosine"]["churn ~ spend"]
     assert len(cosine) == card["training"]["epochs_run"] and all(-1.0 <= c <= 1.0 for c in cosine)
+
+
+def test_the_reading_and_the_chart_of_the_figures():
+    from mtl_core.views import charts, conflict
+
+    gradients = {"cosine": {"a ~ b": [0.4, -0.25, -0.1], "a ~ c": [None, None, None]},
+                 "norm": {"a": [1.0, 2.0, 3.0], "b": [0.5, 0.5, 0.4], "c": [0.0, 0.0, 0.0]}, "detached": ["c"]}
+    assert conflict.summary(gradients) == [
+        "a ~ b: conflict in 2 of 3 epochs (lowest -0.25, last -0.10)",
+        "c: detached from the backbone (stop-gradient), so it cannot conflict"]
+    fig = charts.gradient_conflict(gradients, [1, 2, 3])
+    names = [t.name for t in fig.data]
+    assert names == ["a ~ b", "a", "b"]  # no line for the pair without values, none for the zero norm
+    assert tuple(fig.layout.yaxis.range) == (-1.05, 1.05) and fig.layout.yaxis2.type == "log"
+
+
+def test_models_page_shows_the_conflict_of_a_trained_model(tiny_store, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    store, model_id, _ = tiny_store
+    monkeypatch.setenv("MTL_HOME", str(store.root.parent))
+    at = AppTest.from_file("../app.py", default_timeout=90)
+    at.session_state["preset"] = "shapes-3head"
+    at.run()
+    at.switch_page("pages/models.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    reading = next(c.value for c in at.caption if "Cosine of two heads' loss gradients" in c.value)
+    assert "shape ~ orientation" in reading and "intensity: detached" in reading

@@ -166,8 +166,10 @@ def test_train_page_runs_a_job_to_the_end_then_reuses_it_and_compare_shows_both(
     assert not at.exception
     assert f"done: model {job.model}" in progress_text(at)
     assert any(job.model in s.value for s in at.success)
-    assert len(at.get("plotly_chart")) >= 3  # a validation curve per head
+    assert len(at.get("plotly_chart")) >= 4  # a validation curve per head, and the gradient conflict
+    assert any("shape ~ orientation" in c.value for c in at.caption)  # the conflict monitor's reading
     curves = train_form.job_curves(job)
+    assert len(curves["gradients"]["cosine"]["shape ~ orientation"]) == len(curves["epochs"])
     assert curves["epochs"] and set(curves["val"]) >= {"shape", "orientation", "intensity"}
     assert studio.find(job.model).card["config"]["loss_weights"]["orientation"] == 0.5
 
@@ -193,7 +195,8 @@ def test_train_page_runs_a_job_to_the_end_then_reuses_it_and_compare_shows_both(
     settings = frames[0]
     assert set(settings["model"]) == {m.id for m in studio.list(PRESET)}
     assert job.model in frames[1].columns and "best" in frames[1].columns
-    assert len(at.get("plotly_chart")) >= 6  # three heads' curves and three heads' loss weights
+    assert len(at.get("plotly_chart")) >= 7  # three heads' curves, three heads' loss weights, a conflict pair
+    assert "Gradient conflict per epoch" in [h.value for h in at.subheader]
 
 
 def test_compare_metrics_name_the_best_model_per_row(studio, tiny_store):

@@ -209,8 +209,37 @@ def loss_weight_curves(weights: dict[str, list[float]], epochs: list[int], *, ti
     return _compact(fig, 260, legend=True, title=title or "loss weights per epoch")
 
 
+def gradient_conflict(gradients: dict, epochs: list[int], *, title: str | None = None) -> go.Figure:
+    """The conflict monitor's figures (card ``history.gradients`` or live events): left, the cosine between
+    each pair of heads' backbone gradients on a fixed [-1, 1] axis with the conflict side (below 0) shaded;
+    right, each head's gradient norm on a log axis (a detached head, norm 0, is not drawn)."""
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=("cosine between heads' gradients", "gradient norm per head"))
+    fig.add_hrect(y0=-1, y1=0, fillcolor=BAD, opacity=0.07, line_width=0, row=1, col=1)
+    fig.add_hline(y=0, line=dict(color=MUTED, width=1), row=1, col=1)
+    for pair, values in (gradients.get("cosine") or {}).items():
+        points = [(e, v) for e, v in zip(epochs, values, strict=False) if v is not None]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode=_mode(ys), name=pair, legendgroup="pairs"), row=1, col=1)
+    for head, values in (gradients.get("norm") or {}).items():
+        points = [(e, v) for e, v in zip(epochs, values, strict=False) if v and v > 0]
+        if points:
+            xs, ys = zip(*points, strict=True)
+            fig.add_trace(go.Scatter(x=xs, y=ys, mode=_mode(ys), name=head, line=dict(dash="dot"),
+                                     legendgroup="norms"), row=1, col=2)
+    fig.update_yaxes(range=[-1.05, 1.05], title_text="cosine", row=1, col=1)
+    fig.update_yaxes(type="log", title_text="norm", row=1, col=2)
+    for col in (1, 2):
+        fig.update_xaxes(title_text="epoch", row=1, col=col, **_epoch_ticks(epochs))
+    fig = _compact(fig, 300, legend=True, title=title)
+    fig.update_annotations(font=dict(size=12))
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.3, xanchor="left", x=0), margin=dict(b=8))
+    return fig
+
+
 def overlaid_curves(series: dict[str, tuple[list[int], list[float]]], *, metric: str,
-                    title: str | None = None) -> go.Figure:
+                    title: str | None = None, y_range: tuple[float, float] | None = None) -> go.Figure:
     """Several models' curves of one metric on one axis: ``series`` maps a model's label to (epochs, values)."""
     fig = go.Figure()
     longest: list[int] = []
@@ -218,7 +247,7 @@ def overlaid_curves(series: dict[str, tuple[list[int], list[float]]], *, metric:
         fig.add_trace(go.Scatter(x=epochs[:len(values)], y=values, mode=_mode(values), name=label))
         longest = max(longest, epochs, key=len)
     fig.update_xaxes(title_text="epoch", **_epoch_ticks(longest))
-    fig.update_yaxes(title_text=metric)
+    fig.update_yaxes(title_text=metric, range=list(y_range) if y_range else None)
     fig = _compact(fig, 300 + 18 * len(series), legend=True, title=title)
     # model ids are long: the legend goes under the plot, one per line, instead of over the title
     fig.update_layout(legend=dict(orientation="v", yanchor="top", y=-0.25, xanchor="left", x=0),

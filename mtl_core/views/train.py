@@ -118,10 +118,14 @@ def find_trained(store: ModelStore, config: dict) -> StoredModel | None:
 
 def job_curves(job: Job) -> dict:
     """A job's epochs so far in the card-history shape (charts.training_curves per head), plus the
-    adaptive loss weights per epoch: {"epochs", "train": {head: {metric: []}}, "val": ..., "loss_weights"}."""
-    out: dict = {"epochs": [], "train": {}, "val": {}, "loss_weights": {}}
+    adaptive loss weights and the gradient-conflict figures per epoch: {"epochs", "train": {head: {metric: []}},
+    "val": ..., "loss_weights", "gradients": {"cosine": {pair: []}, "norm": {head: []}}}."""
+    out: dict = {"epochs": [], "train": {}, "val": {}, "loss_weights": {}, "gradients": {"cosine": {}, "norm": {}}}
     for event in epoch_events(job):
         out["epochs"].append(event["epoch"])
+        for kind in ("cosine", "norm"):  # the conflict monitor's figures (engine/conflict.py)
+            for key, value in ((event.get("gradients") or {}).get(kind) or {}).items():
+                out["gradients"][kind].setdefault(key, []).append(value)
         for split in ("train", "val"):
             for head, values in (event.get(split) or {}).items():
                 if isinstance(values, dict):

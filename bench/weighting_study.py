@@ -1,0 +1,146 @@
+"""Every loss-weighting method against single-task models (issue 14, part 4).
+
+For each preset, each method in the catalogue and each seed: the preset's default model and training, with
+``--weighting METHOD``; and for each head, the same network trained on that head alone (same seed). Printed
+per preset: each head's test metric, mean ± std over the seeds; Δm% (the average relative change against
+the single-task models, as LibMTL reports it: (1/K) sum_k (-1)^l_k (M_k - M_k,single) / M_k,single x 100,
+l_k = 1 where lower is better); how many heads are at or above their single-task model within noise
+(mean + the two runs' combined std reaches the single-task mean); and the median milliseconds per
+training step (epochs 2.., as logged by the trainer), with the ratio to static weights.
+
+    python bench/weighting_study.py [--preset P ...] [--method M ...] [--seeds 42,43,44] [--store DIR]
+
+Models train through a store of their own (``--store``, default out/weighting-study): a rerun prints from
+it, and an interrupted study resumes where it stopped. ``--json FILE`` writes the figures.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from bench._machine import machine  # noqa: E402
+from mtl_core.control import methods as catalogue  # noqa: E402
+from mtl_core.control.config import make_config  # noqa: E402
+from mtl_core.control.presets import get_preset  # noqa: E402
+from mtl_core.control.store import ModelStore  # noqa: E402
+from mtl_core.engine.training import train  # noqa: E402
+
+PRESETS = ("churn-spend", "color-digits", "shapes-3head")  # cheapest first: a partial run still says something
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def step_ms(events: list[dict]) -> float | None:
+    """Median ms per step over epochs 2.. (the first traces the step); None for a model read from the store."""
+    epochs = [e for e in events if e["event"] == "epoch"]
+    start = next((e for e in events if e["event"] == "start"), None)
+    if not epochs or start is None:
+        return None
+    seconds = [e["seconds"] for e in epochs[1:]] or [epochs[0]["seconds"]]
+    return 1000 * statistics.median(seconds) / start["batches"]
+
+
+def run(preset_name: str, store: ModelStore, timings: dict, **overrides) -> dict:
+    """Test metrics of one training (through the store), and its ms per step when it trained now."""
+    preset = get_preset(preset_name)
+    config = make_config(preset, **overrides)
+    events: list[dict] = []
+    model_id, card, cached = train(preset_name, config, store=store, subscribers=[events.append])
+    if not cached:
+        timings[model_id] = step_ms(events)
+    print(f"  {preset_name} {overrides.get('weighting', 'single-task')} seed {overrides.get('seed')}: {model_id}"
+          f"{' (stored)' if cached else ''}", file=sys.stderr, flush=True)
+    return {"id": model_id, "test": card["metrics"]["test"], "ms": timings.get(model_id)}
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def delta_m(metrics: dict, single: dict, heads: list) -> float:
+    """Δm% of one multi-task run against the single-task runs of the same seed."""
+    total = 0.0
+    for task in heads:
+        metric, mode = task.primary_metric
+        sign = -1.0 if mode == "min" else 1.0
+        total += sign * (metrics[task.name][metric] - single[task.name][metric]) / single[task.name][metric]
+    return 100.0 * total / len(heads)
+
+
+def study(preset_name: str, method_names: list[str], seeds: list[int], store: ModelStore, timings: dict) -> dict:
+    preset = get_preset(preset_name)
+    heads = list(preset.tasks)
+    single = {seed: {t.name: run(preset_name, store, timings, seed=seed,
+                                 model=preset.model.only([t.name]).to_dict())["test"][t.name] for t in heads}
+              for seed in seeds}
+    rows = {}
+    for method in method_names:
+        runs = {seed: run(preset_name, store, timings, seed=seed, weighting=method) for seed in seeds}
+        rows[method] = {
+            "heads": {t.name: [runs[s]["test"][t.name][t.primary_metric[0]] for s in seeds] for t in heads},
+            "delta_m": [delta_m(runs[s]["test"], single[s], heads) for s in seeds],
+            "ms": [runs[s]["ms"] for s in seeds if runs[s]["ms"] is not None],
+            "models": [runs[s]["id"] for s in seeds],
+        }
+    return {"single": {t.name: [single[s][t.name][t.primary_metric[0]] for s in seeds] for t in heads},
+            "methods": rows, "heads": [(t.name, *t.primary_metric) for t in heads]}
+
+
+def table(preset_name: str, result: dict) -> str:
+    heads = result["heads"]
+    lines = [f"### {preset_name}", "",
+             "| method | " + " | ".join(f"{h} {m} ({'↓' if mode == 'min' else '↑'})" for h, m, mode in heads)
+             + " | Δm% vs single-task | heads ≥ single-task | ms / step | × static |",
+             "|---" * (len(heads) + 5) + "|"]
+    single = {h: mean_std(v) for h, v in result["single"].items()}
+    lines.append("| single-task (one model per head) | "
+                 + " | ".join(f"{single[h][0]:.3f} ± {single[h][1]:.3f}" for h, _, _ in heads) + " | 0 | – | – | – |")
+    static_ms = statistics.median(result["methods"].get("static", {}).get("ms") or [float("nan")])
+    for method, row in result["methods"].items():
+        cells, reached = [], 0
+        for h, _, mode in heads:
+            mean, std = mean_std(row["heads"][h])
+            cells.append(f"{mean:.3f} ± {std:.3f}")
+            noise = (std ** 2 + single[h][1] ** 2) ** 0.5
+            reached += (mean + noise >= single[h][0]) if mode == "max" else (mean - noise <= single[h][0])
+        dm, dm_std = mean_std(row["delta_m"])
+        ms = statistics.median(row["ms"]) if row["ms"] else None
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {dm:+.2f} ± {dm_std:.2f} | {reached} of {len(heads)}"
+                     f" | {'–' if ms is None else f'{ms:.1f}'} | {'–' if ms is None else f'{ms / static_ms:.2f}'} |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--preset", action="append", choices=PRESETS)
+    ap.add_argument("--method", action="append", choices=catalogue.names())
+    ap.add_argument("--seeds", default="42,43,44")
+    ap.add_argument("--store", default=str(ROOT / "out" / "weighting-study"))
+    ap.add_argument("--json", help="also write the figures to this file")
+    args = ap.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    store = ModelStore(root=Path(args.store) / "models", shipped=None)
+    timings_file = Path(args.store) / "step_ms.json"  # ms per step of the models trained so far (kept for reruns)
+    timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
+    print(f"machine: {machine()}")
+    print(f"seeds {seeds}; each preset's default model and training; test split")
+    results = {}
+    for preset_name in args.preset or PRESETS:
+        try:
+            results[preset_name] = study(preset_name, args.method or list(catalogue.names()), seeds, store, timings)
+        finally:
+            timings_file.parent.mkdir(parents=True, exist_ok=True)
+            timings_file.write_text(json.dumps(timings, indent=1))
+        print(table(preset_name, results[preset_name]), flush=True)
+        print()
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
