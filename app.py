@@ -12,6 +12,7 @@ import streamlit as st
 
 from mtl_core.control.presets import all_presets
 from mtl_core.control.store import ModelStore
+from mtl_core.views.share import first_preset
 from pages import _access, _hub
 
 st.set_page_config(page_title="Multi-Task Studio", page_icon=":material/hub:", layout="wide")
@@ -19,9 +20,11 @@ st.set_page_config(page_title="Multi-Task Studio", page_icon=":material/hub:", l
 presets = {p.name: p for p in all_presets()}
 if st.session_state.get("studio-next-preset") in presets:  # a page asked for a preset (Your data -> Train)
     st.session_state["preset"] = st.session_state.pop("studio-next-preset")
-if st.session_state.get("preset") not in presets:  # first visit (or a preset that went away)
+if st.session_state.get("preset") not in presets:  # a new session: a shared link's preset, else the first visit's
     store = ModelStore()
-    st.session_state["preset"] = next((n for n in presets if store.default(n) is not None), next(iter(presets)))
+    in_url = st.query_params.get("preset")
+    st.session_state["preset"] = in_url if in_url in presets else first_preset(
+        list(presets.values()), lambda name: store.default(name) is not None)
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -44,6 +47,7 @@ with st.sidebar:
                  format_func=lambda n: f"{n} ({presets[n].input_kind})",
                  help="The reference system every page shows: its data, its heads and its models.")
     chosen = presets[st.session_state["preset"]]
+    st.query_params["preset"] = chosen.name  # the URL names the view, so it can be shared or reloaded
     heads = ", ".join(f"{t.name} ({t.kind})" for t in chosen.tasks) or "the targets you choose on Your data"
     st.caption(f"**{chosen.title}**  \nheads: {heads}")
     _access.sign_in_box()  # a public app (a Space): visitor or owner, and "Sign in with Hugging Face"

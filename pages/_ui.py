@@ -206,12 +206,26 @@ def model_picker(preset, key: str) -> StoredModel | None:
               for m in models}
     default = models[0].id  # ModelStore.default: newest stored model, else shipped
     ids = [m.id for m in models]
-    chosen_id = st.session_state.get(CHOSEN_KEY, {}).get(preset.name)
+    chosen_id = st.session_state.get(CHOSEN_KEY, {}).get(preset.name) or url_model(preset.name, ids)
     index = ids.index(chosen_id) if chosen_id in ids else 0
     chosen = st.selectbox("Model", ids, index=index, key=picker_key(key, preset.name),
                           format_func=lambda i: labels[i] + ("  (default)" if i == default else ""),
                           help="Newest model in the store first, then the shipped ones (weights/).")
+    st.query_params["model"] = chosen
     return next(m for m in models if m.id == chosen)
+
+
+URL_MODELS_READ = "studio-url-models-read"  # presets whose ?model= this session has already used
+
+
+def url_model(preset_name: str, ids: list[str]) -> str | None:
+    """The model a shared link names (``?model=``), the first time a picker of its preset runs in a session."""
+    read = st.session_state.setdefault(URL_MODELS_READ, set())
+    if preset_name in read:
+        return None
+    read.add(preset_name)
+    model_id = st.query_params.get("model")
+    return model_id if model_id in ids else None
 
 
 # ----------------------------------------------------------------------------- output panels

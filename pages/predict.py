@@ -48,6 +48,15 @@ def show_images(s: PageState, sources: list, names: list[str], key: str, truth: 
             ui.image_result(item, s.tasks, s.context, truth, key=f"{key}-{i}", overlays=overlays[i])
         ok = sum(item.error is None for item in items)
         ui.timing(seconds, f"{ok} of {len(items)} image{'s' if len(items) != 1 else ''} predicted", s.model.id)
+        if key == "upload":  # the batch's results as files, as for a CSV batch
+            files = predict_view.image_batch_files(s.tasks, items, s.preset.name, s.model.id)
+            left, right = st.columns(2)
+            left.download_button("Download the predictions (CSV)", files["csv"], width="stretch",
+                                 file_name=f"{s.preset.name}-predictions.csv", mime="text/csv",
+                                 icon=":material/download:", key=f"images-csv-{s.model.id}")
+            right.download_button("Download the predictions (JSON)", files["json"], width="stretch",
+                                  file_name=f"{s.preset.name}-predictions.json", mime="application/json",
+                                  icon=":material/data_object:", key=f"images-json-{s.model.id}")
 
 
 def image_page(s: PageState) -> None:

@@ -10,7 +10,7 @@ import streamlit as st
 from mtl_core.control import datasets, options, pareto
 from mtl_core.control.sweeps import submit_sweep
 from mtl_core.control.tasks import card_tasks
-from mtl_core.views import common, tradeoffs
+from mtl_core.views import common, share, tradeoffs
 from mtl_core.views import models as models_view
 from pages import _access
 from pages import _ui as ui
@@ -174,18 +174,27 @@ def main() -> None:
                 queue.advance()
                 st.success(f"Queued job {job.id}; the model appears here when it is done.")
             st.stop()
-        model_id = st.selectbox("Loss-conditioned model", [m.id for m in models], key=f"tradeoffs-cond-{preset.name}")
+        conditioned_ids = [m.id for m in models]  # (not ``ids``: the sweep picker's format_func reads that name)
+        picker = f"tradeoffs-cond-{preset.name}"
+        if picker not in st.session_state and (shared := ui.url_model(preset.name, conditioned_ids)):
+            st.session_state[picker] = shared
+        model_id = st.selectbox("Loss-conditioned model", conditioned_ids, key=picker)
+        st.query_params["model"] = model_id
         model = next(m for m in models if m.id == model_id)
         card = model.card
         info = card["conditioned"]
         lam_heads = info["heads"]
         st.markdown("**λ**: how much each head's loss counts (normalised to sum 1)")
         columns = st.columns(len(lam_heads))
+        shared_lam = share.parse_lambda(st.query_params.get("lambda"), lam_heads)
         raw = {}
         for col, head in zip(columns, lam_heads, strict=True):
-            raw[head] = col.slider(head, 0.0, 1.0, round(float(info["default"][head]), 2), 0.05,
-                                   key=f"tradeoffs-lambda-{model.id}-{head}")
+            slider = f"tradeoffs-lambda-{model.id}-{head}"
+            if slider not in st.session_state:  # a shared link's λ, else the model's default; once per session
+                st.session_state[slider] = round(float((shared_lam or info["default"])[head]), 2)
+            raw[head] = col.slider(head, 0.0, 1.0, step=0.05, key=slider)
         lam = tradeoffs.lambda_from_sliders(raw, lam_heads)
+        st.query_params["lambda"] = share.lambda_text(raw, lam_heads)
         st.caption("λ = " + tradeoffs.weights_text(lam) + f" · training drew λ `{info['sampling']}`")
 
         near = tradeoffs.cond.nearest_grid_point(card, lam)

@@ -239,6 +239,29 @@ def output_columns(tasks: list[TaskSpec], outputs: dict | None, taken: set[str] 
     return {(f"model {k}" if k in taken else k): v for k, v in cols.items()}
 
 
+def image_batch_files(tasks: list[TaskSpec], items: list[ItemResult], preset: str, model: str) -> dict[str, bytes]:
+    """An image batch's results to download, as for a table batch: {"csv": one row per file (its outputs,
+    warnings and error), "json": the CLI's prediction JSON (``predict --json``)}."""
+    import json
+
+    rows = [{"file": item.input, "as read": item.original,
+             **output_columns(tasks, item.outputs, {"file", "as read", "warnings", "error"}),
+             "warnings": "; ".join(item.warnings), "error": item.error or ""} for item in items]
+    predictions = []
+    for item in items:
+        entry = {"input": item.input}
+        if item.error is not None:
+            entry["error"] = item.error
+        else:
+            entry["outputs"] = item.outputs
+            if item.warnings:
+                entry["warnings"] = item.warnings
+        predictions.append(entry)
+    document = {"preset": preset, "model": model, "predictions": predictions}
+    return {"csv": pd.DataFrame(rows).to_csv(index=False).encode(),
+            "json": (json.dumps(document, indent=2) + "\n").encode()}
+
+
 def predict_csv(predictor, data: bytes, name: str) -> BatchResult:
     """Every row of a CSV through ``Predictor.predict``; a bad row gets its error, the others their outputs.
     The result table keeps each row as read (from the prediction's inputs: the CSV is parsed once)."""
