@@ -18,13 +18,25 @@ from pages import _access, _hub
 st.set_page_config(page_title="Multi-Task Studio", page_icon=":material/hub:", layout="wide")
 
 presets = {p.name: p for p in all_presets()}
+# The URL names the view (?preset=, and ?model= on the pages with a model picker): a shared link, a reload or the
+# browser's back button opens what it names. Every choice in the app writes the URL at once (the sidebar's
+# on_change below, ui.choose_model, the pickers), so the URL never undoes a choice.
 if st.session_state.get("studio-next-preset") in presets:  # a page asked for a preset (Your data -> Train)
     st.session_state["preset"] = st.session_state.pop("studio-next-preset")
-if st.session_state.get("preset") not in presets:  # a new session: a shared link's preset, else the first visit's
+    st.query_params["preset"] = st.session_state["preset"]
+if st.query_params.get("preset") in presets:
+    st.session_state["preset"] = st.query_params["preset"]
+elif st.session_state.get("preset") not in presets:  # a first visit (or a preset that went away)
     store = ModelStore()
-    in_url = st.query_params.get("preset")
-    st.session_state["preset"] = in_url if in_url in presets else first_preset(
-        list(presets.values()), lambda name: store.default(name) is not None)
+    st.session_state["preset"] = first_preset(list(presets.values()), lambda name: store.default(name) is not None)
+
+
+def preset_chosen() -> None:
+    """The sidebar's preset changed: the URL follows (the previous preset's model no longer applies)."""
+    st.query_params["preset"] = st.session_state["preset"]
+    if "model" in st.query_params:
+        del st.query_params["model"]
+
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
@@ -40,14 +52,14 @@ page = st.navigation(pages)
 st.session_state["studio-entry"] = True  # see pages/_ui.py: page_setup
 deep_link = st.session_state.pop("studio-deep-link", None)
 if deep_link:
-    st.switch_page(deep_link)
+    st.switch_page(deep_link, query_params=st.query_params.to_dict())
 
 with st.sidebar:
-    st.selectbox("Preset", list(presets), key="preset",
+    st.selectbox("Preset", list(presets), key="preset", on_change=preset_chosen,
                  format_func=lambda n: f"{n} ({presets[n].input_kind})",
                  help="The reference system every page shows: its data, its heads and its models.")
     chosen = presets[st.session_state["preset"]]
-    st.query_params["preset"] = chosen.name  # the URL names the view, so it can be shared or reloaded
+    st.query_params["preset"] = chosen.name
     heads = ", ".join(f"{t.name} ({t.kind})" for t in chosen.tasks) or "the targets you choose on Your data"
     st.caption(f"**{chosen.title}**  \nheads: {heads}")
     _access.sign_in_box()  # a public app (a Space): visitor or owner, and "Sign in with Hugging Face"

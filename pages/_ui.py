@@ -42,7 +42,7 @@ def page_setup(page: str) -> None:
     """
     if not st.session_state.get(ENTRY_KEY):
         st.session_state[DEEP_LINK_KEY] = f"pages/{page}.py"
-        st.switch_page("app.py")
+        st.switch_page("app.py", query_params=st.query_params.to_dict())  # keeping what the link names
 
 
 def current_preset():
@@ -174,6 +174,8 @@ def choose_model(preset_name: str, model_id: str) -> None:
     """Make ``model_id`` the model every page's picker shows for ``preset_name`` (e.g. after a training,
     or a point picked on the Trade-offs page)."""
     st.session_state.setdefault(CHOSEN_KEY, {})[preset_name] = model_id
+    if current_preset().name == preset_name:
+        st.query_params["model"] = model_id  # the URL names the view (see app.py)
     # New picker widgets (new keys), not the old ones with their state deleted: a select box recreated under
     # its old key kept showing its old option in the browser while the page used the chosen one.
     rounds = st.session_state.setdefault(PICKER_ROUND, {})
@@ -206,24 +208,23 @@ def model_picker(preset, key: str) -> StoredModel | None:
               for m in models}
     default = models[0].id  # ModelStore.default: newest stored model, else shipped
     ids = [m.id for m in models]
-    chosen_id = st.session_state.get(CHOSEN_KEY, {}).get(preset.name) or url_model(preset.name, ids)
+    chosen_id = st.session_state.get(CHOSEN_KEY, {}).get(preset.name)
+    shown = st.session_state.get(picker_key(key, preset.name), chosen_id if chosen_id in ids else ids[0])
+    if url_model(ids) not in (None, shown):  # a link, a reload or the back button names another model
+        choose_model(preset.name, url_model(ids))
+        chosen_id = url_model(ids)
     index = ids.index(chosen_id) if chosen_id in ids else 0
-    chosen = st.selectbox("Model", ids, index=index, key=picker_key(key, preset.name),
+    widget = picker_key(key, preset.name)
+    chosen = st.selectbox("Model", ids, index=index, key=widget,
+                          on_change=lambda: st.query_params.update(model=st.session_state[widget]),
                           format_func=lambda i: labels[i] + ("  (default)" if i == default else ""),
                           help="Newest model in the store first, then the shipped ones (weights/).")
     st.query_params["model"] = chosen
     return next(m for m in models if m.id == chosen)
 
 
-URL_MODELS_READ = "studio-url-models-read"  # presets whose ?model= this session has already used
-
-
-def url_model(preset_name: str, ids: list[str]) -> str | None:
-    """The model a shared link names (``?model=``), the first time a picker of its preset runs in a session."""
-    read = st.session_state.setdefault(URL_MODELS_READ, set())
-    if preset_name in read:
-        return None
-    read.add(preset_name)
+def url_model(ids: list[str]) -> str | None:
+    """The model the URL names (``?model=``), when it is one of ``ids``."""
     model_id = st.query_params.get("model")
     return model_id if model_id in ids else None
 

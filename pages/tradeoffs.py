@@ -176,9 +176,10 @@ def main() -> None:
             st.stop()
         conditioned_ids = [m.id for m in models]  # (not ``ids``: the sweep picker's format_func reads that name)
         picker = f"tradeoffs-cond-{preset.name}"
-        if picker not in st.session_state and (shared := ui.url_model(preset.name, conditioned_ids)):
-            st.session_state[picker] = shared
-        model_id = st.selectbox("Loss-conditioned model", conditioned_ids, key=picker)
+        if (shared := ui.url_model(conditioned_ids)) and shared != st.session_state.get(picker):
+            st.session_state[picker] = shared  # the URL names the view (see app.py)
+        model_id = st.selectbox("Loss-conditioned model", conditioned_ids, key=picker,
+                                on_change=lambda: st.query_params.update(model=st.session_state[picker]))
         st.query_params["model"] = model_id
         model = next(m for m in models if m.id == model_id)
         card = model.card

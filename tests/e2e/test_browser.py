@@ -98,5 +98,22 @@ def test_tradeoffs_page_draws_the_front_of_the_shipped_model(app_url, page):
     assert page.get_by_test_id("stException").count() == 0
 
 
+def test_a_shared_link_opens_its_preset_and_model_and_survives_a_reload(app_url, page):
+    page.goto(f"{app_url}/predict?preset=shapes-3head")
+    page.get_by_role("heading", name="Predict").wait_for()
+    page.locator("code").filter(has_text="shapes-3head").first.wait_for()
+    wait_idle(page)
+    page.wait_for_function("() => location.search.includes('model=shapes-3head-')")  # the URL names the model
+    assert "preset=shapes-3head" in page.url
+    shared = page.url
+    page.goto(f"{app_url}/")  # elsewhere, then the link again, as someone who was sent it
+    page.goto(shared)
+    page.get_by_role("heading", name="Predict").wait_for()
+    page.locator("code").filter(has_text="shapes-3head").first.wait_for()
+    wait_idle(page)
+    assert page.get_by_test_id("stSidebar").get_by_text("Shapes: shape, orientation, intensity").is_visible()
+    assert page.get_by_test_id("stException").count() == 0
+
+
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-v"]))
