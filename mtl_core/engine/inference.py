@@ -18,6 +18,7 @@ from mtl_core.control.loss_weights import heads_of, is_conditioned, resolve_weig
 from mtl_core.control.store import ModelStore, StoredModel, sha256_file
 from mtl_core.control.tasks import TaskSpec
 from mtl_core.engine.batches import predict_in_batches
+from mtl_core.engine.calibration import apply_temperature, temperatures
 from mtl_core.errors import UserError
 
 
@@ -113,13 +114,16 @@ class Predictor:
         return lam or None
 
     def predict_arrays(self, x: np.ndarray, loss_weights: dict[str, float] | None = None) -> dict[str, np.ndarray]:
-        """Per-head outputs for prepared inputs (N, *input_shape), averaged over ensemble members.
+        """Per-head outputs for prepared inputs (N, *input_shape), averaged over ensemble members; class
+        probabilities calibrated by each member's temperatures (its card's ``calibration``).
         ``loss_weights``: lambda for a loss-conditioned model (default: its config's weights)."""
         lam = self.loss_weights(loss_weights)
         vector = weights_vector(lam, self.lambda_heads) if lam else None
         total: dict[str, np.ndarray] = {}
-        for fn in self._fns:
+        for fn, member in zip(self._fns, self.members, strict=True):
+            scale = temperatures(member.card)  # each member's own calibration (engine/calibration.py)
             for name, arr in predict_in_batches(fn, x, vector).items():
+                arr = apply_temperature(arr, scale[name]) if name in scale else arr
                 total[name] = total[name] + arr if name in total else arr
         return {name: total[name] / len(self._fns) for name in total}
 

@@ -312,13 +312,17 @@ class Trainer:
         # The stored model is float32 whatever the training precision: it runs on any machine.
         inference = build_model(spec, self.tasks, mean, std, target_scale, conditioned=cfg.conditioned)
         inference.set_weights(net.get_weights())
-        metrics = {}
+        metrics, predictions, truth = {}, {}, {}
         lam = self.default_lambda if cfg.conditioned else None
         for part in ("val", "test"):
             idx = getattr(split, part)
-            pred = predict_in_batches(inference, x[idx], lam)
-            metrics["validation" if part == "val" else "test"] = all_metrics(
-                self.tasks, {k: data.y[k][idx] for k in self.heads}, pred, with_details=True)
+            name = "validation" if part == "val" else "test"
+            predictions[name] = predict_in_batches(inference, x[idx], lam)
+            truth[name] = {k: data.y[k][idx] for k in self.heads}
+            metrics[name] = all_metrics(self.tasks, truth[name], predictions[name], with_details=True)
+        from mtl_core.engine.calibration import calibrate
+
+        calibration = calibrate(self.tasks.values(), truth, predictions)  # temperatures fitted on validation
         baselines = {}
         if self.preset.sklearn_baselines:
             from mtl_core.engine.baselines import sklearn_baselines
@@ -341,6 +345,7 @@ class Trainer:
             "data": {"source": data.source, "fingerprint": data.fingerprint, "sizes": split.sizes(), **data.notes}
             | ({"imputed": self.imputed} if self.imputed else {}),
             "metrics": metrics,
+            "calibration": calibration,
             "history": normalise_history(history.history, self.heads)
             | ({"loss_weights": self.loss_weight_history} if self.weighting is not None else {})
             | ({"gradients": self.monitor.card(seconds)} if self.monitor is not None else {}),

@@ -31,8 +31,16 @@ Difficulty, ``noise`` in [0, 1]:
 * The shape's size is scaled by a factor uniform in ``[1 - 0.15 * noise, 1 + 0.15 * noise]``.
 
 Finally X is clipped to [0, 1]; ``y[:, 2]`` holds C exactly as drawn (as float32). The same
-``(n, seed, noise)`` always gives byte-identical arrays (all randomness comes from
+``(n, seed, noise, drawings)`` always gives byte-identical arrays (all randomness comes from
 ``numpy.random.default_rng(seed)``).
+
+Plain drawings, ``drawings`` in [0, 1] (default 0): that fraction of the images is drawn the way a person
+draws a shape, not in the generator's own style, so a model also learns the shapes people upload: no
+marker dot, any rotation, filled or outlined (0.6 to 2.5 px lines), any grey on any grey (contrast 0.15 to
+0.9, light on dark or dark on light: a colour image reaches the model as grey), scaled 0.55 to 1.25 and
+moved anywhere on the canvas, and sometimes blurred, unevenly lit and noisy like a photo. Only their shape
+is labelled: without the marker there is no orientation, and without the generator's fill scale no
+intensity, so ``y[:, 1]`` is -1 and ``y[:, 2]`` NaN (missing labels, which training leaves out per head).
 
 Invalid arguments (``n`` not an integer >= 1, ``seed`` not an integer >= 0, ``noise`` outside
 [0, 1]) raise :class:`mtl_core.errors.UserError`. Only numpy and PIL are used here, so generating data
@@ -172,14 +180,19 @@ def _check_args(n: object, seed: object, noise: object) -> tuple[int, int, float
     return int(n), int(seed), float(noise)
 
 
-def generate_shapes(n: int = 3000, seed: int = 0, noise: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+def generate_shapes(n: int = 3000, seed: int = 0, noise: float = 0.3,
+                    drawings: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Generate ``n`` shape images and their three targets; see the module docstring.
 
     Returns ``X`` of shape ``(n, 32, 32)`` float32 in [0, 1] and ``y`` of shape ``(n, 3)`` float32
-    with columns [shape class 0..9, orientation class 0..31, intensity in [0, 1]].
-    Raises :class:`~mtl_core.errors.UserError` for an invalid argument.
+    with columns [shape class 0..9, orientation class 0..31, intensity in [0, 1]] (-1 and NaN for the
+    plain drawings, a ``drawings`` fraction of them). Raises :class:`~mtl_core.errors.UserError` for an
+    invalid argument.
     """
     n, seed, noise = _check_args(n, seed, noise)
+    if isinstance(drawings, bool) or not isinstance(drawings, (int, float, np.integer, np.floating)) \
+            or not 0.0 <= float(drawings) <= 1.0:
+        raise UserError(f"drawings must be a fraction in [0, 1], not {drawings!r}")
     rng = np.random.default_rng(seed)
     # Draw every random quantity up front, in a fixed order, so the output depends only on the args.
     shape_cls = rng.integers(0, len(SHAPE_NAMES), size=n)
@@ -219,4 +232,53 @@ def generate_shapes(n: int = 3000, seed: int = 0, noise: float = 0.3) -> tuple[n
     x = np.clip(x + pixel_noise, 0.0, 1.0).astype(np.float32)
 
     y = np.stack([shape_cls, orient_cls, intensity], axis=1).astype(np.float32)
+    if drawings > 0:  # a separate generator: the generator-style images stay as they were without drawings
+        plain = np.random.default_rng([seed, 1]).random(n) < float(drawings)
+        x[plain], y[plain, 1], y[plain, 2] = plain_drawings(shape_cls[plain], seed), -1.0, np.nan
     return x, y
+
+
+def plain_drawings(shape_cls: np.ndarray, seed: int) -> np.ndarray:
+    """(len(shape_cls), 32, 32) images of the given shapes drawn plainly (see the module docstring)."""
+    from PIL import ImageFilter
+
+    rng = np.random.default_rng([seed, 2])
+    big = SIZE * _SS
+    out = np.empty((len(shape_cls), SIZE, SIZE), np.float32)
+    for i, cls in enumerate(shape_cls):
+        radius = _RADIUS * rng.uniform(0.55, 1.25)
+        room = SIZE / 2 - radius - 1.0
+        cx, cy = SIZE / 2 + rng.uniform(-room, room), SIZE / 2 + rng.uniform(-room, room)
+        theta = rng.uniform(0, 2 * np.pi)
+        outer, hole = _SHAPES[cls]
+        img = Image.new("L", (big, big), 0)
+        draw = ImageDraw.Draw(img)
+        if rng.random() < 0.5:  # filled
+            draw.polygon(_to_pixels(outer, theta, cx, cy, radius), fill=255)
+            if hole is not None:
+                draw.polygon(_to_pixels(hole, theta, cx, cy, radius), fill=0)
+        else:  # outlined, as with a pen
+            width = max(1, round(rng.uniform(0.6, 2.5) * _SS))
+            for poly in (outer, hole):
+                if poly is not None:
+                    points = _to_pixels(poly, theta, cx, cy, radius)
+                    draw.line([*points, points[0]], fill=255, width=width, joint="curve")
+        cover = _coverage(img)
+        background = rng.uniform(0, 1)
+        contrast = rng.uniform(0.15, 0.9) * rng.choice([-1.0, 1.0])
+        if not 0 <= background + contrast <= 1:
+            contrast = -contrast
+        if not 0 <= background + contrast <= 1:  # neither way fits: the largest that does
+            contrast = (1 - background) if background < 0.5 else -background
+        picture = background + contrast * cover
+        if rng.random() < 0.5:  # photographed: out of focus
+            blurred = Image.fromarray((picture * 255).astype(np.uint8)).filter(
+                ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
+            picture = np.asarray(blurred, np.float32) / 255.0
+        if rng.random() < 0.3:  # unevenly lit
+            ramp = np.linspace(-1, 1, SIZE)
+            angle = rng.uniform(0, 2 * np.pi)
+            picture = picture + rng.uniform(0.05, 0.2) * (np.cos(angle) * ramp[None, :] + np.sin(angle) * ramp[:, None])
+        picture = picture + rng.normal(0, rng.uniform(0, 0.06), (SIZE, SIZE))
+        out[i] = np.clip(picture, 0, 1)
+    return out

@@ -52,8 +52,11 @@ def load_data(options: dict) -> Dataset:
         from mtl_core.control.data.shapes import generate_shapes
 
         n, seed, noise = int(options.get("n", 3000)), int(options.get("seed", 0)), float(options.get("noise", 0.3))
-        x, y = generate_shapes(n=n, seed=seed, noise=noise)
-        what = f"procedural shapes generator (n={n}, noise={noise:g}, seed={seed}); not the seed's data"
+        drawings = float(options.get("drawings", 0.0))
+        x, y = generate_shapes(n=n, seed=seed, noise=noise, drawings=drawings)
+        what = (f"procedural shapes generator (n={n}, noise={noise:g}, seed={seed}"
+                + (f", {drawings:.0%} plain drawings without orientation or intensity labels" if drawings else "")
+                + "); not the seed's data")
     elif source == "dir":
         from mtl_core.control.data.seed_format import load_xy_dir
 
