@@ -302,6 +302,8 @@ def image_result(item: predict_view.ItemResult, tasks, context, truth: dict[str,
         if item.error:
             st.error(item.error)
             return
+        for line in item.warnings:  # e.g. unlike the training data (engine/novelty.py)
+            st.warning(line, icon=":material/warning:")
         left, right = st.columns([1.3, max(len(tasks), 1) * 2], vertical_alignment="top")
         with left:
             h, w, c = item.model_input.shape

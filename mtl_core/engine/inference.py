@@ -51,6 +51,9 @@ class Prediction:
         return {**out, "predictions": self.items}
 
 
+NOVELTY = "__novelty_features__"  # the served model's extra output: the shared features (engine/novelty.py)
+
+
 class Predictor:
     """A loaded model of the store (or an ensemble of several: probabilities and values averaged)."""
 
@@ -94,7 +97,13 @@ class Predictor:
             image = tf.TensorSpec((None, *self.input_shape), tf.float32)
             signature = [{"input": image, "loss_weights": tf.TensorSpec((None, len(self.lambda_heads)), tf.float32)}
                          if self.conditioned else image]
-            fn = tf.function(lambda inputs, m=model: m(inputs, training=False), input_signature=signature,
+            served = model
+            if "novelty" in member.card:  # the shared features too, from the same forward pass (engine/novelty.py)
+                from mtl_core.engine.novelty import feature_model
+
+                outputs = dict(zip(model.output_names, model.outputs, strict=True))
+                served = keras.Model(model.input, {**outputs, NOVELTY: feature_model(model).output})
+            fn = tf.function(lambda inputs, m=served: m(inputs, training=False), input_signature=signature,
                              autograph=False)
             self._fns.append(fn)
             self._models.append(model)
@@ -117,15 +126,24 @@ class Predictor:
         """Per-head outputs for prepared inputs (N, *input_shape), averaged over ensemble members; class
         probabilities calibrated by each member's temperatures (its card's ``calibration``).
         ``loss_weights``: lambda for a loss-conditioned model (default: its config's weights)."""
+        return self._forward(x, loss_weights)[0]
+
+    def _forward(self, x: np.ndarray, loss_weights: dict[str, float] | None = None):
+        """(per-head outputs as ``predict_arrays``, the first member's shared features (N, D) or None)."""
         lam = self.loss_weights(loss_weights)
         vector = weights_vector(lam, self.lambda_heads) if lam else None
         total: dict[str, np.ndarray] = {}
+        features = None
         for fn, member in zip(self._fns, self.members, strict=True):
             scale = temperatures(member.card)  # each member's own calibration (engine/calibration.py)
-            for name, arr in predict_in_batches(fn, x, vector).items():
+            out = predict_in_batches(fn, x, vector)
+            found = out.pop(NOVELTY, None)
+            if found is not None and features is None:
+                features = found.reshape(len(x), -1)
+            for name, arr in out.items():
                 arr = apply_temperature(arr, scale[name]) if name in scale else arr
                 total[name] = total[name] + arr if name in total else arr
-        return {name: total[name] / len(self._fns) for name in total}
+        return {name: total[name] / len(self._fns) for name in total}, features
 
     def explain_arrays(self, x: np.ndarray, loss_weights: dict[str, float] | None = None) -> dict:
         """Per-head explanations of prepared inputs (mtl_core.engine.explain): {head: (N, H, W) maps in [0, 1]}
@@ -224,9 +242,19 @@ class Predictor:
                 inputs.append(model_input)
         good = [i for i, m in enumerate(inputs) if m is not None and m.array is not None]
         if good:
-            outputs = self.predict_arrays(np.stack([inputs[i].array for i in good]), lam)
+            from mtl_core.engine import novelty
+
+            outputs, features = self._forward(np.stack([inputs[i].array for i in good]), lam)
+            if features is not None:  # how far from the training data (engine/novelty.py)
+                summary = self.members[0].card["novelty"]
+                scores, lines = novelty.score(summary, features), novelty.warnings(summary, features)
             for row, i in enumerate(good):
                 items[i]["outputs"] = {t.name: t.head_kind.output(t, outputs[t.name][row]) for t in self.tasks}
+                if features is not None:
+                    items[i]["novelty"] = {"score": round(float(scores[row]), 3),
+                                           "threshold": round(summary["threshold"], 3)}
+                    if lines[row]:
+                        items[i]["warnings"] = [*items[i].get("warnings", []), *lines[row]]
             if explain:
                 maps = self.explain_arrays(np.stack([inputs[i].array for i in good]), loss_weights)
                 for row, i in enumerate(good):

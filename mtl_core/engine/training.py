@@ -323,6 +323,19 @@ class Trainer:
         from mtl_core.engine.calibration import calibrate
 
         calibration = calibrate(self.tasks.values(), truth, predictions)  # temperatures fitted on validation
+        from mtl_core.engine import novelty
+
+        layer = novelty.feature_layer(inference)
+        train_features = novelty.features(inference, x[split.train], lam)
+        val_features = novelty.features(inference, x[split.val], lam)
+        unlike = novelty.fit(train_features, val_features, layer)
+        # a head trained on part of the data (missing labels) gets its own summary: the examples it learned from
+        for name, task in self.tasks.items():
+            known = {part: task.head_kind.known(np.asarray(data.y[name][getattr(split, part)], np.float64))
+                     for part in ("train", "val")}
+            if not known["train"].all() and known["train"].sum() > 1 and known["val"].sum() > 0:
+                unlike.setdefault("heads", {})[name] = novelty.fit(train_features[known["train"]],
+                                                                   val_features[known["val"]], layer)
         baselines = {}
         if self.preset.sklearn_baselines:
             from mtl_core.engine.baselines import sklearn_baselines
@@ -346,6 +359,7 @@ class Trainer:
             | ({"imputed": self.imputed} if self.imputed else {}),
             "metrics": metrics,
             "calibration": calibration,
+            "novelty": unlike,
             "history": normalise_history(history.history, self.heads)
             | ({"loss_weights": self.loss_weight_history} if self.weighting is not None else {})
             | ({"gradients": self.monitor.card(seconds)} if self.monitor is not None else {}),
