@@ -210,6 +210,7 @@ def cmd_predict(args) -> int:
             if "explanation" in out:
                 parts[-1] += f" [{_explained(out['explanation'])}]"
         lines.append(f"{item['input']}: " + "; ".join(parts))
+        lines += [f"  warning: {w}" for w in item.get("warnings", [])]  # e.g. unlike the training data
     _emit(args, prediction.to_dict(), "\n".join(lines))
     for item in prediction.items:
         if "error" in item:

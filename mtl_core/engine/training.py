@@ -100,6 +100,7 @@ class Trainer:
         total = sum(config.loss_weights.get(h, 0.0) for h in self.heads) or 1.0
         self.default_lambda = np.asarray([config.loss_weights.get(h, 0.0) / total for h in self.heads], np.float32)
         self.weighting = None  # the adaptive method (mtl_core.engine.weighting) when config.weighting != "static"
+        self.partial_labels = False  # set in run(): some labels are missing (their masks are sample weights)
         self.monitor = None  # the gradient-conflict monitor (engine/conflict.py) when there are two heads or more
         self.loss_weight_history: dict[str, list[float]] = {}
 
@@ -126,8 +127,12 @@ class Trainer:
                 metrics[name] = [keras.metrics.MeanAbsoluteError(name="mae")]
         # a conditioned model's weights are per-example sample weights (mtl_core.control.loss_weights): 1 here
         weights = {h: 1.0 for h in self.heads} if self.config.conditioned else dict(self.config.loss_weights)
-        model.compile(optimizer=optimizer, loss=losses,
-                      loss_weights=weights, metrics=metrics,
+        # With missing labels the per-head 0/1 masks are sample weights: the metrics must be weighted by them, or
+        # every unlabelled example counts as class 0 / value 0 in the curves (a conditioned model's sample weights
+        # are its lambda: its metrics stay unweighted)
+        weighted = self.partial_labels and not self.config.conditioned
+        model.compile(optimizer=optimizer, loss=losses, loss_weights=weights,
+                      metrics=None if weighted else metrics, weighted_metrics=metrics if weighted else None,
                       steps_per_execution=self.steps_per_execution)
 
     def _adaptive(self, model, keras, target_scale: dict):
@@ -274,6 +279,7 @@ class Trainer:
         split = datasets.split(self.preset, data, cfg)
         x, spec, mean, std, preprocessing = self._inputs(data, split)
         labels, weights, target_scale = self._targets(data, split)
+        self.partial_labels = weights is not None  # some head has missing labels: masks as sample weights
         keras.utils.set_random_seed(cfg.seed)
         strategy = self.strategy or device_mod.distribution_strategy(dev)
         if cfg.weighting != "static" and strategy.num_replicas_in_sync > 1:
@@ -319,10 +325,13 @@ class Trainer:
             name = "validation" if part == "val" else "test"
             predictions[name] = predict_in_batches(inference, x[idx], lam)
             truth[name] = {k: data.y[k][idx] for k in self.heads}
-            metrics[name] = all_metrics(self.tasks, truth[name], predictions[name], with_details=True)
-        from mtl_core.engine.calibration import calibrate
+        from mtl_core.engine.calibration import apply_temperature, calibrate
 
         calibration = calibrate(self.tasks.values(), truth, predictions)  # temperatures fitted on validation
+        for name, pred in predictions.items():  # the metrics of the model as the Predictor serves it: calibrated
+            served = {h: apply_temperature(p, calibration[h]["temperature"]) if h in calibration else p
+                      for h, p in pred.items()}
+            metrics[name] = all_metrics(self.tasks, truth[name], served, with_details=True)
         from mtl_core.engine import novelty
 
         layer = novelty.feature_layer(inference)
