@@ -71,3 +71,13 @@ def test_a_head_trained_on_part_of_the_data_flags_inputs_unlike_its_examples(dra
     items = predictor.predict(list(drawings[..., None])).items
     named = [w for i in items for w in i.get("warnings", []) if w.startswith("orientation, intensity: unlike")]
     assert len(named) >= 15  # no marker dot: orientation and intensity were never trained on such images
+
+
+def test_curves_of_a_head_with_missing_labels_count_only_its_labelled_examples(drawn):
+    """Half the images have no orientation label: the curves' validation accuracy is the card's (labelled
+    examples only) at the epoch whose weights were kept, not diluted by unlabelled ones counted as class 0."""
+    _, _, card = drawn
+    val = card["history"]["val"]
+    kept = int(np.argmin(val["loss"])) if card["training"]["epochs_run"] > 1 else 0
+    for head, metric in (("orientation", "accuracy"), ("intensity", "mae")):
+        assert val[head][metric][kept] == pytest.approx(card["metrics"]["validation"][head][metric], rel=1e-4)
