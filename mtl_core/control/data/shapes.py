@@ -36,11 +36,12 @@ Finally X is clipped to [0, 1]; ``y[:, 2]`` holds C exactly as drawn (as float32
 
 Plain drawings, ``drawings`` in [0, 1] (default 0): that fraction of the images is drawn the way a person
 draws a shape, not in the generator's own style, so a model also learns the shapes people upload: no
-marker dot, any rotation, filled or outlined (0.6 to 2.5 px lines), any grey on any grey (contrast 0.15 to
-0.9, light on dark or dark on light: a colour image reaches the model as grey), scaled 0.55 to 1.25 and
-moved anywhere on the canvas, and sometimes blurred, unevenly lit and noisy like a photo. Only their shape
-is labelled: without the marker there is no orientation, and without the generator's fill scale no
-intensity, so ``y[:, 1]`` is -1 and ``y[:, 2]`` NaN (missing labels, which training leaves out per head).
+marker dot, any rotation, filled or outlined (0.4 to 2.5 px lines), any grey on any grey (contrast 0.15 to
+0.9, light on dark or dark on light: a colour image reaches the model as grey), scaled 0.55 to 1.9 (up to
+filling the frame) and moved anywhere on the canvas, and sometimes blurred, unevenly lit and noisy like a
+photo. Only their shape is labelled: without the marker there is no orientation, and without the
+generator's fill scale no intensity, so ``y[:, 1]`` is -1 and ``y[:, 2]`` NaN (missing labels, which
+training leaves out per head).
 
 Invalid arguments (``n`` not an integer >= 1, ``seed`` not an integer >= 0, ``noise`` outside
 [0, 1]) raise :class:`mtl_core.errors.UserError`. Only numpy and PIL are used here, so generating data
@@ -246,8 +247,8 @@ def plain_drawings(shape_cls: np.ndarray, seed: int) -> np.ndarray:
     big = SIZE * _SS
     out = np.empty((len(shape_cls), SIZE, SIZE), np.float32)
     for i, cls in enumerate(shape_cls):
-        radius = _RADIUS * rng.uniform(0.55, 1.25)
-        room = SIZE / 2 - radius - 1.0
+        radius = _RADIUS * rng.uniform(0.55, 1.9)  # up to a shape that fills the frame
+        room = max(SIZE / 2 - radius - 1.0, 0.0)
         cx, cy = SIZE / 2 + rng.uniform(-room, room), SIZE / 2 + rng.uniform(-room, room)
         theta = rng.uniform(0, 2 * np.pi)
         outer, hole = _SHAPES[cls]
@@ -258,7 +259,7 @@ def plain_drawings(shape_cls: np.ndarray, seed: int) -> np.ndarray:
             if hole is not None:
                 draw.polygon(_to_pixels(hole, theta, cx, cy, radius), fill=0)
         else:  # outlined, as with a pen
-            width = max(1, round(rng.uniform(0.6, 2.5) * _SS))
+            width = max(1, round(rng.uniform(0.4, 2.5) * _SS))
             for poly in (outer, hole):
                 if poly is not None:
                     points = _to_pixels(poly, theta, cx, cy, radius)
