@@ -71,7 +71,7 @@ def main() -> None:
                     st.plotly_chart(charts.class_balance(data.balance[task.name], title=f"{task.name} ({task.kind})"),
                                     key=f"balance-{task.name}")
                     if data.missing.get(task.name):
-                        st.caption(f"{data.missing[task.name]:,} rows without a {task.name} label")
+                        st.caption(f"{data.missing[task.name]:,} rows without a label for {task.name}")
 
         regression = [t for t in preset.tasks if t.name in data.targets]
         if regression:

@@ -88,6 +88,8 @@ def test_the_reading_and_the_chart_of_the_figures():
     names = [t.name for t in fig.data]
     assert names == ["a ~ b", "a", "b"]  # no line for the pair without values, none for the zero norm
     assert tuple(fig.layout.yaxis.range) == (-1.05, 1.05) and fig.layout.yaxis2.type == "log"
+    [shaded] = [s for s in fig.layout.shapes if s.type == "rect"]  # the conflict side, below 0
+    assert (shaded.y0, shaded.y1) == (-1.05, 0)
 
 
 def test_models_page_shows_the_conflict_of_a_trained_model(tiny_store, monkeypatch):

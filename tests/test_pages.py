@@ -246,7 +246,8 @@ def test_data_page_shows_samples_class_balance_and_target_distribution(nothing):
     labels = texts(at, "caption")
     assert labels.count("shape: **") == 24 and labels.count("orientation: **") == 24
     assert charts(at) == 3  # balance of shape and of orientation, the intensity histogram
-    assert "3,000 examples" in labels
+    assert "4,000 examples" in labels
+    assert "1,591 rows without a label for orientation" in labels  # the plain drawings: shape label only
 
 
 def test_data_page_of_a_table_shows_rows_with_their_labels(nothing):
@@ -266,7 +267,9 @@ def test_models_page_shows_the_card_curves_and_test_split_plots(shipped):
     assert any("color-digits-" in str(v) for v in frames[0]["model"])  # every model, one table
     table = frames[1].set_index(["head", "metric"])
     assert table.loc[("digit", "accuracy"), "test"] > 0.9
-    assert charts(at) == 1 + 2  # training curves: total loss and learning rate, one figure per head
+    # training curves: total loss and learning rate, the gradient conflict, one figure per head
+    assert charts(at) == 1 + 1 + 2
+    assert any("digit ~ color" in c.value for c in at.caption)  # the conflict monitor's reading
     at.session_state["models-tabs"] = "Confusion matrices"
     assert charts(at.run()) == 2  # one per classification head
     at.session_state["models-tabs"] = "Test split"

@@ -215,8 +215,11 @@ def gradient_conflict(gradients: dict, epochs: list[int], *, title: str | None =
     right, each head's gradient norm on a log axis (a detached head, norm 0, is not drawn)."""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
                         subplot_titles=("cosine between heads' gradients", "gradient norm per head"))
-    fig.add_hrect(y0=-1, y1=0, fillcolor=BAD, opacity=0.07, line_width=0, row=1, col=1)
-    fig.add_hline(y=0, line=dict(color=MUTED, width=1), row=1, col=1)
+    # (exclude_empty_subplots=False: plotly skips a subplot without traces yet, and the traces come below)
+    fig.add_hrect(y0=-1.05, y1=0, fillcolor=BAD, opacity=0.1, line_width=0, row=1, col=1,
+                  annotation_text="conflict", annotation_position="bottom left",
+                  annotation_font=dict(size=11, color=BAD), exclude_empty_subplots=False)
+    fig.add_hline(y=0, line=dict(color=MUTED, width=1), row=1, col=1, exclude_empty_subplots=False)
     for pair, values in (gradients.get("cosine") or {}).items():
         points = [(e, v) for e, v in zip(epochs, values, strict=False) if v is not None]
         if points:
@@ -229,7 +232,7 @@ def gradient_conflict(gradients: dict, epochs: list[int], *, title: str | None =
             fig.add_trace(go.Scatter(x=xs, y=ys, mode=_mode(ys), name=head, line=dict(dash="dot"),
                                      legendgroup="norms"), row=1, col=2)
     fig.update_yaxes(range=[-1.05, 1.05], title_text="cosine", row=1, col=1)
-    fig.update_yaxes(type="log", title_text="norm", row=1, col=2)
+    fig.update_yaxes(type="log", dtick=1, exponentformat="power", title_text="norm", row=1, col=2)
     for col in (1, 2):
         fig.update_xaxes(title_text="epoch", row=1, col=col, **_epoch_ticks(epochs))
     fig = _compact(fig, 300, legend=True, title=title)
