@@ -17,6 +17,7 @@ import pytest
 from _images import save_png, shapes, truncated_png
 
 from mtl_core.cli import main
+from mtl_core.errors import UserError
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESET = "shapes-3head"
@@ -354,3 +355,17 @@ def test_missing_data_dir_is_found_before_tensorflow_is_imported(tmp_path):
 
     assert rc == 2, err
     assert str(tmp_path / "nope") in err
+
+
+def test_data_options_are_typed_like_the_defaults_so_the_default_config_keeps_its_id():
+    from mtl_core.control import options
+    from mtl_core.control.presets import get_preset
+
+    preset = get_preset(PRESET)
+    spelled = ",".join(f"{k}={v}" for k, v in preset.data_defaults.items() if k != "source")
+    _, _, config = options.validate(["--preset", PRESET, "--data-option", spelled])
+    assert config["data"] == preset.data_defaults  # numbers, not the text "8000"
+    for bad, message in (("n=lots", "n='lots' is not an integer"), ("n=2.5", "n='2.5' is not an integer"),
+                         ("noise=x", "noise='x' is not a number")):
+        with pytest.raises(UserError, match=f"--data-option: {message}"):
+            options.validate(["--preset", PRESET, "--data-option", bad])

@@ -97,6 +97,21 @@ def kv_list(text: str, flag: str) -> dict[str, str]:
     return out
 
 
+def _like(default, value: str, key: str):
+    """A --data-option value typed like the preset's default it replaces (n=8000 is the number 8000, so the
+    config, and the model id, are the same as the default's); a name without a numeric default stays text."""
+    if isinstance(default, bool) or not isinstance(default, (int, float)):
+        return value
+    try:
+        number = float(value)
+    except ValueError:
+        number = None
+    if number is None or (isinstance(default, int) and not number.is_integer()):
+        kind = "an integer" if isinstance(default, int) else "a number"
+        raise UserError(f"--data-option: {key}={value!r} is not {kind} (the default is {default!r})")
+    return int(number) if isinstance(default, int) else number
+
+
 def _data_options(preset: Preset, args) -> dict:
     data = dict(preset.data_defaults)
     if args.data:
@@ -110,7 +125,8 @@ def _data_options(preset: Preset, args) -> dict:
         if not os.path.exists(args.data_dir):
             raise UserError(f"--data-dir: {args.data_dir}: no such folder or file")
         data = {"source": args.data or preset.dir_source, "dir": os.path.abspath(args.data_dir)}
-    data.update(kv_list(args.data_option or "", "--data-option"))
+    for key, value in kv_list(args.data_option or "", "--data-option").items():
+        data[key] = _like(preset.data_defaults.get(key), value, key)
     if getattr(args, "target", None):
         if not preset.data_defined:
             raise UserError(f"--target: {preset.name} has its own heads ({', '.join(preset.task_names)}); "

@@ -81,8 +81,8 @@ PRESET = Preset(
     input_kind="image",
     model=MODEL,
     load_data=load_data,
-    # 40% of the images are plain drawings (no marker; shape label only), so uploads drawn by people are known
-    data_defaults={"source": "generated", "n": 4000, "noise": 0.3, "seed": 0, "drawings": 0.4},
+    # half the images are plain drawings (no marker; shape label only), so uploads drawn by people are known
+    data_defaults={"source": "generated", "n": 8000, "noise": 0.3, "seed": 0, "drawings": 0.5},
     data_sources={
         "generated": "procedural generator with the seed's structure (offline, default; not the seed's data)",
         "dir": "the seed's own format: X.npy (N,32,32) and y.npy (N,3) in a folder (--data-dir)",
