@@ -246,8 +246,8 @@ def test_data_page_shows_samples_class_balance_and_target_distribution(nothing):
     labels = texts(at, "caption")
     assert labels.count("shape: **") == 24 and labels.count("orientation: **") == 24
     assert charts(at) == 3  # balance of shape and of orientation, the intensity histogram
-    assert "4,000 examples" in labels
-    assert "1,591 rows without a label for orientation" in labels  # the plain drawings: shape label only
+    assert "8,000 examples" in labels
+    assert "3,981 rows without a label for orientation" in labels  # the plain drawings: shape label only
 
 
 def test_data_page_of_a_table_shows_rows_with_their_labels(nothing):
