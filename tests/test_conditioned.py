@@ -23,7 +23,7 @@ TINY_DATA = {"source": "generated", "n": 400, "noise": 0.3, "seed": 0}  # as tes
 
 ROOT = Path(__file__).resolve().parent.parent
 PRESET = "shapes-3head"
-DATA = {**TINY_DATA, "n": 300}
+DATA = {**TINY_DATA, "n": 300, "drawings": 0}  # the generator-style images only (the default has drawings)
 TRAIN_ARGV = ["train", "--preset", PRESET, "--conditioned", "--epochs", "2", "--batch-size", "32", "--seed", "3",
               "--data-option", ",".join(f"{k}={v}" for k, v in DATA.items() if k != "source")]
 

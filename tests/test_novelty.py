@@ -27,7 +27,7 @@ def test_the_score_is_about_one_inside_and_large_outside():
     # so it takes a move of several residual standard deviations, not of that direction's own)
     off_subspace[:, -1] += 12.0
     assert (novelty.score(summary, off_subspace) > summary["threshold"]).all()
-    lines = novelty.warnings(summary, np.concatenate([test[:1] * 0, shifted[:1]]))
+    lines = novelty.warnings(summary, {novelty.SHARED: np.concatenate([test[:1] * 0, shifted[:1]])})
     assert lines[0] == [] and lines[1][0].startswith("unlike this model's training data (novelty ")
 
 
@@ -66,11 +66,14 @@ def test_a_head_trained_on_part_of_the_data_flags_inputs_unlike_its_examples(dra
 
     store, model_id, card = drawn
     assert set(card["novelty"]["heads"]) == {"orientation", "intensity"}  # not shape: labelled everywhere
+    assert set(card["novelty"]["head_features"]) == {"shape", "orientation", "intensity"}  # each head's own
     predictor = Predictor([store.find(model_id)])
     drawings = plain_drawings(np.arange(20) % 10, seed=5)
     items = predictor.predict(list(drawings[..., None])).items
-    named = [w for i in items for w in i.get("warnings", []) if w.startswith("orientation, intensity: unlike")]
+    named = [w for i in items for w in i.get("warnings", [])
+             if {"orientation", "intensity"} <= set(w.split(":")[0].split(", ")) and "unlike what these heads" in w]
     assert len(named) >= 15  # no marker dot: orientation and intensity were never trained on such images
+    assert not any(w.startswith("shape") for i in items for w in i.get("warnings", []))  # shape learned them
 
 
 def test_curves_of_a_head_with_missing_labels_count_only_its_labelled_examples(drawn):

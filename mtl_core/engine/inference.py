@@ -51,7 +51,7 @@ class Prediction:
         return {**out, "predictions": self.items}
 
 
-NOVELTY = "__novelty_features__"  # the served model's extra output: the shared features (engine/novelty.py)
+NOVELTY = "__novelty__"  # prefix of the served model's extra outputs: the novelty features (engine/novelty.py)
 
 
 class Predictor:
@@ -102,7 +102,8 @@ class Predictor:
                 from mtl_core.engine.novelty import feature_model
 
                 outputs = dict(zip(model.output_names, model.outputs, strict=True))
-                served = keras.Model(model.input, {**outputs, NOVELTY: feature_model(model).output})
+                extra = feature_model(model, list(member.card["novelty"].get("head_features") or {})).output
+                served = keras.Model(model.input, {**outputs, **{NOVELTY + k: v for k, v in extra.items()}})
             fn = tf.function(lambda inputs, m=served: m(inputs, training=False), input_signature=signature,
                              autograph=False)
             self._fns.append(fn)
@@ -129,7 +130,8 @@ class Predictor:
         return self._forward(x, loss_weights)[0]
 
     def _forward(self, x: np.ndarray, loss_weights: dict[str, float] | None = None):
-        """(per-head outputs as ``predict_arrays``, the first member's shared features (N, D) or None)."""
+        """(per-head outputs as ``predict_arrays``, the first member's novelty features (engine/novelty.py
+        feature_model's outputs) or None)."""
         lam = self.loss_weights(loss_weights)
         vector = weights_vector(lam, self.lambda_heads) if lam else None
         total: dict[str, np.ndarray] = {}
@@ -137,9 +139,10 @@ class Predictor:
         for fn, member in zip(self._fns, self.members, strict=True):
             scale = temperatures(member.card)  # each member's own calibration (engine/calibration.py)
             out = predict_in_batches(fn, x, vector)
-            found = out.pop(NOVELTY, None)
-            if found is not None and features is None:
-                features = found.reshape(len(x), -1)
+            found = {key[len(NOVELTY):]: out.pop(key).reshape(len(x), -1)
+                     for key in list(out) if key.startswith(NOVELTY)}
+            if found and features is None:
+                features = found
             for name, arr in out.items():
                 arr = apply_temperature(arr, scale[name]) if name in scale else arr
                 total[name] = total[name] + arr if name in total else arr
@@ -247,7 +250,7 @@ class Predictor:
             outputs, features = self._forward(np.stack([inputs[i].array for i in good]), lam)
             if features is not None:  # how far from the training data (engine/novelty.py)
                 summary = self.members[0].card["novelty"]
-                scores, lines = novelty.score(summary, features), novelty.warnings(summary, features)
+                scores, lines = novelty.score(summary, features[novelty.SHARED]), novelty.warnings(summary, features)
             for row, i in enumerate(good):
                 items[i]["outputs"] = {t.name: t.head_kind.output(t, outputs[t.name][row]) for t in self.tasks}
                 if features is not None:

@@ -8,9 +8,11 @@ by the number of dimensions (about 1 for a typical training example). The thresh
 percentile of the validation split's scores, so about 1 in 100 inputs like the training data is flagged,
 and an input far from it is flagged by a wide margin. The summary lives in the card (``novelty``).
 
-A head trained on part of the data (its labels missing elsewhere, e.g. shapes-3head's orientation, labelled
-only on images with the marker dot) gets a summary of its own examples (``novelty["heads"]``): an input like
-the training data but unlike that head's examples is flagged for that head.
+Each head also gets a summary of its own features (the input of its output layer) on the training examples
+it has labels for (``novelty["head_features"]``), and a head trained on part of the data (its labels missing
+elsewhere, e.g. shapes-3head's orientation, labelled only on images with the marker dot) a summary of the
+shared features of its own examples (``novelty["heads"]``): an input like the training data but unlike what
+a head learned from is flagged for that head.
 
 A principal-subspace distance, as in classic novelty detection (e.g. Hoffmann 2007, "Kernel PCA for novelty
 detection"; here linear), rather than a density model: cheap (one matrix product per input), and stable with
@@ -33,8 +35,12 @@ def feature_layer(model) -> str:
     return names[-1]
 
 
-def feature_model(model):
-    """A Keras model: the network's inputs -> its shared features, pooled to one vector per example."""
+SHARED = "shared"  # the key of the backbone's features among feature_model's outputs
+
+
+def feature_model(model, heads: list[str] = ()):
+    """A Keras model: the network's inputs -> {"shared": its backbone features pooled to one vector per example,
+    head: each head's own features (the input of its output layer)}."""
     import keras
 
     out = model.get_layer(feature_layer(model)).output
@@ -42,17 +48,20 @@ def feature_model(model):
         out = keras.layers.GlobalAveragePooling2D(name="novelty_pool")(out)
     elif len(out.shape) != 2:
         out = keras.layers.Flatten(name="novelty_flatten")(out)
-    return keras.Model(model.input, out)
+    return keras.Model(model.input, {SHARED: out, **{h: model.get_layer(h).input for h in heads}})
 
 
-def features(model, x: np.ndarray, lam: np.ndarray | None = None, batch_size: int = 512) -> np.ndarray:
-    """The pooled shared features (N, D) of prepared inputs (at ``lam`` for a loss-conditioned model)."""
+def features(model, x: np.ndarray, lam: np.ndarray | None = None, heads: list[str] = (),
+             batch_size: int = 512) -> dict[str, np.ndarray]:
+    """{"shared": (N, D), head: (N, D_head)} features of prepared inputs (at ``lam`` for a conditioned model)."""
     from mtl_core.engine.batches import model_inputs
 
-    net = feature_model(model)
-    parts = [np.asarray(net(model_inputs(x[i:i + batch_size], lam), training=False), np.float64)
-             for i in range(0, len(x), batch_size)]
-    return np.concatenate(parts).reshape(len(x), -1)
+    net = feature_model(model, heads)
+    parts: dict[str, list] = {}
+    for i in range(0, len(x), batch_size):
+        for key, value in net(model_inputs(x[i:i + batch_size], lam), training=False).items():
+            parts.setdefault(key, []).append(np.asarray(value, np.float64))
+    return {key: np.concatenate(v).reshape(len(x), -1) for key, v in parts.items()}
 
 
 def fit(train: np.ndarray, validation: np.ndarray, layer: str) -> dict:
@@ -90,22 +99,29 @@ def _level(value: float, summary: dict) -> str:
             f"{100 - summary['percentile']:g}% of validation inputs reach")
 
 
-def warnings(summary: dict, features: np.ndarray) -> list[list[str]]:
-    """Per input, its warning lines: unlike the model's training data (every answer in doubt), else unlike
-    the examples of the heads with their own summary (``heads``), named in one line."""
-    lines: list[list[str]] = [[] for _ in range(len(features))]
-    overall = score(summary, features)
-    per_head = {head: score(part, features) for head, part in (summary.get("heads") or {}).items()}
+def warnings(summary: dict, features: dict[str, np.ndarray]) -> list[list[str]]:
+    """Per input, its warning lines: unlike the model's training data (every answer in doubt); else the heads
+    whose own features, or whose share of the training data (``heads``), the input is unlike, named in one
+    line. ``features``: feature_model's outputs for the inputs."""
+    shared = features[SHARED]
+    lines: list[list[str]] = [[] for _ in range(len(shared))]
+    overall = score(summary, shared)
+    per_head = [(head, part, score(part, shared)) for head, part in (summary.get("heads") or {}).items()]
+    per_head += [(head, part, score(part, features[head]))
+                 for head, part in (summary.get("head_features") or {}).items() if head in features]
     for i, value in enumerate(overall):
         if value > summary["threshold"]:
             lines[i].append(f"unlike this model's training data ({_level(float(value), summary)}): "
                             "treat every answer with caution")
             continue
-        flagged = [(h, float(s[i])) for h, s in per_head.items() if s[i] > summary["heads"][h]["threshold"]]
+        flagged = {}
+        for head, part, scores in per_head:
+            ratio = float(scores[i]) / part["threshold"]
+            if ratio > 1 and ratio > flagged.get(head, (0, None))[0]:
+                flagged[head] = (ratio, _level(float(scores[i]), part))
         if flagged:
-            head, worst = max(flagged, key=lambda f: f[1] / summary["heads"][f[0]]["threshold"])
-            names = ", ".join(h for h, _ in flagged)
+            names = ", ".join(flagged)
             these = "these heads were" if len(flagged) > 1 else "this head was"
-            lines[i].append(f"{names}: unlike the examples {these} trained on ({_level(worst, summary['heads'][head])}"
-                            "): treat those answers with caution")
+            worst = max(flagged.values())[1]
+            lines[i].append(f"{names}: unlike what {these} trained on ({worst}): treat those answers with caution")
     return lines

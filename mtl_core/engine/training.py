@@ -332,19 +332,7 @@ class Trainer:
             served = {h: apply_temperature(p, calibration[h]["temperature"]) if h in calibration else p
                       for h, p in pred.items()}
             metrics[name] = all_metrics(self.tasks, truth[name], served, with_details=True)
-        from mtl_core.engine import novelty
-
-        layer = novelty.feature_layer(inference)
-        train_features = novelty.features(inference, x[split.train], lam)
-        val_features = novelty.features(inference, x[split.val], lam)
-        unlike = novelty.fit(train_features, val_features, layer)
-        # a head trained on part of the data (missing labels) gets its own summary: the examples it learned from
-        for name, task in self.tasks.items():
-            known = {part: task.head_kind.known(np.asarray(data.y[name][getattr(split, part)], np.float64))
-                     for part in ("train", "val")}
-            if not known["train"].all() and known["train"].sum() > 1 and known["val"].sum() > 0:
-                unlike.setdefault("heads", {})[name] = novelty.fit(train_features[known["train"]],
-                                                                   val_features[known["val"]], layer)
+        unlike = self._novelty(inference, x, data, split, lam)
         baselines = {}
         if self.preset.sklearn_baselines:
             from mtl_core.engine.baselines import sklearn_baselines
@@ -381,6 +369,27 @@ class Trainer:
         if cfg.conditioned:
             card["conditioned"] = self._lambda_grid(inference, x, data, split)
         return TrainResult(inference, card)
+
+    def _novelty(self, model, x, data: Dataset, split, lam) -> dict:
+        """The card's ``novelty``: the training split's shared features (engine/novelty.py), each head's own
+        features on its labelled examples, and for a head with missing labels the shared features of its own."""
+        from mtl_core.engine import novelty
+
+        layer = novelty.feature_layer(model)
+        train = novelty.features(model, x[split.train], lam, self.heads)
+        val = novelty.features(model, x[split.val], lam, self.heads)
+        summary = novelty.fit(train[novelty.SHARED], val[novelty.SHARED], layer)
+        for name, task in self.tasks.items():
+            known = {part: task.head_kind.known(np.asarray(data.y[name][getattr(split, part)], np.float64))
+                     for part in ("train", "val")}
+            if known["train"].sum() < 2 or known["val"].sum() < 1:
+                continue
+            summary.setdefault("head_features", {})[name] = novelty.fit(
+                train[name][known["train"]], val[name][known["val"]], f"the input of the {name} output layer")
+            if not known["train"].all():
+                summary.setdefault("heads", {})[name] = novelty.fit(
+                    train[novelty.SHARED][known["train"]], val[novelty.SHARED][known["val"]], layer)
+        return summary
 
     def _conflict_monitor(self, net, x, labels: dict, masks: dict | None, split, target_scale: dict):
         """The monitor on a fixed batch: the first examples of the training split (at the default lambda for a
