@@ -161,7 +161,13 @@ def test_rlw_weights_positive_sum_to_k_and_reproducible_by_seed():
 # -- one tiny real training per adaptive method ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", [m for m in WEIGHTING_METHODS if m != "static"])
+# every method's whole training through the store; in the quick run (``-m "not slow"``) only a loss-weighting
+# and a gradient-combining method, since test_one_step_trains_every_weight_of_the_model steps every method
+QUICK = ("uncertainty", "famo", "mgda")
+
+
+@pytest.mark.parametrize("method", [m if m in QUICK else pytest.param(m, marks=pytest.mark.slow)
+                                    for m in WEIGHTING_METHODS if m != "static"])
 def test_training_with_an_adaptive_method_stores_a_loadable_model_and_its_weights(method, tmp_path):
     from mtl_core.engine.inference import Predictor
     from mtl_core.engine.training import train
