@@ -210,9 +210,10 @@ def model_picker(preset, key: str) -> StoredModel | None:
     ids = [m.id for m in models]
     chosen_id = st.session_state.get(CHOSEN_KEY, {}).get(preset.name)
     shown = st.session_state.get(picker_key(key, preset.name), chosen_id if chosen_id in ids else ids[0])
-    if url_model(ids) not in (None, shown):  # a link, a reload or the back button names another model
-        choose_model(preset.name, url_model(ids))
-        chosen_id = url_model(ids)
+    in_url = url_model(ids)
+    if in_url not in (None, shown):  # a link, a reload or the back button names another model
+        choose_model(preset.name, in_url)
+        chosen_id = in_url
     index = ids.index(chosen_id) if chosen_id in ids else 0
     widget = picker_key(key, preset.name)
     chosen = st.selectbox("Model", ids, index=index, key=widget,
