@@ -51,12 +51,11 @@ def feature_model(model, heads: list[str] = ()):
     return keras.Model(model.input, {SHARED: out, **{h: model.get_layer(h).input for h in heads}})
 
 
-def features(model, x: np.ndarray, lam: np.ndarray | None = None, heads: list[str] = (),
-             batch_size: int = 512) -> dict[str, np.ndarray]:
-    """{"shared": (N, D), head: (N, D_head)} features of prepared inputs (at ``lam`` for a conditioned model)."""
+def features(net, x: np.ndarray, lam: np.ndarray | None = None, batch_size: int = 512) -> dict[str, np.ndarray]:
+    """{"shared": (N, D), head: (N, D_head)} features of prepared inputs through ``net`` (a
+    :func:`feature_model`), at ``lam`` for a conditioned model."""
     from mtl_core.engine.batches import model_inputs
 
-    net = feature_model(model, heads)
     parts: dict[str, list] = {}
     for i in range(0, len(x), batch_size):
         for key, value in net(model_inputs(x[i:i + batch_size], lam), training=False).items():

@@ -376,8 +376,8 @@ class Trainer:
         from mtl_core.engine import novelty
 
         layer = novelty.feature_layer(model)
-        train = novelty.features(model, x[split.train], lam, self.heads)
-        val = novelty.features(model, x[split.val], lam, self.heads)
+        net = novelty.feature_model(model, self.heads)  # built once for both splits
+        train, val = (novelty.features(net, x[idx], lam) for idx in (split.train, split.val))
         summary = novelty.fit(train[novelty.SHARED], val[novelty.SHARED], layer)
         for name, task in self.tasks.items():
             known = {part: task.head_kind.known(np.asarray(data.y[name][getattr(split, part)], np.float64))
