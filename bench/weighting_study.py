@@ -9,6 +9,10 @@ l_k = 1 where lower is better); how many heads are at or above their single-task
 training step (epochs 2.., as logged by the trainer), with the ratio to static weights.
 
     python bench/weighting_study.py [--preset P ...] [--method M ...] [--seeds 42,43,44] [--store DIR]
+                                    [--epochs N] [--data-option KEY=VALUE,...]
+
+``--epochs`` and ``--data-option`` (as train's) replace the preset's defaults for every training of the
+study: a smaller budget, said in the printed header.
 
 Models train through a store of their own (``--store``, default out/weighting-study): a rerun prints from
 it, and an interrupted study resumes where it stopped. ``--json FILE`` writes the figures.
@@ -24,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from bench._budget import add_budget_arguments, budget  # noqa: E402
 from bench._machine import machine  # noqa: E402
 from mtl_core.control import methods as catalogue  # noqa: E402
 from mtl_core.control.config import make_config  # noqa: E402
@@ -72,15 +77,16 @@ def delta_m(metrics: dict, single: dict, heads: list) -> float:
     return 100.0 * total / len(heads)
 
 
-def study(preset_name: str, method_names: list[str], seeds: list[int], store: ModelStore, timings: dict) -> dict:
+def study(preset_name: str, method_names: list[str], seeds: list[int], store: ModelStore, timings: dict,
+          budget: dict) -> dict:
     preset = get_preset(preset_name)
     heads = list(preset.tasks)
-    single = {seed: {t.name: run(preset_name, store, timings, seed=seed,
+    single = {seed: {t.name: run(preset_name, store, timings, seed=seed, **budget,
                                  model=preset.model.only([t.name]).to_dict())["test"][t.name] for t in heads}
               for seed in seeds}
     rows = {}
     for method in method_names:
-        runs = {seed: run(preset_name, store, timings, seed=seed, weighting=method) for seed in seeds}
+        runs = {seed: run(preset_name, store, timings, seed=seed, weighting=method, **budget) for seed in seeds}
         rows[method] = {
             "heads": {t.name: [runs[s]["test"][t.name][t.primary_metric[0]] for s in seeds] for t in heads},
             "delta_m": [delta_m(runs[s]["test"], single[s], heads) for s in seeds],
@@ -122,17 +128,22 @@ def main():
     ap.add_argument("--seeds", default="42,43,44")
     ap.add_argument("--store", default=str(ROOT / "out" / "weighting-study"))
     ap.add_argument("--json", help="also write the figures to this file")
+    add_budget_arguments(ap)
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     store = ModelStore(root=Path(args.store) / "models", shipped=None)
     timings_file = Path(args.store) / "step_ms.json"  # ms per step of the models trained so far (kept for reruns)
     timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
     print(f"machine: {machine()}")
-    print(f"seeds {seeds}; each preset's default model and training; test split")
     results = {}
     for preset_name in args.preset or PRESETS:
+        overrides, changed = budget(get_preset(preset_name), args)
+        told = ", ".join(f"{k} {v}" for k, v in changed.items())
+        print(f"seeds {seeds}; {preset_name}'s default model and training{f', except {told}' if told else ''}; "
+              "test split")
         try:
-            results[preset_name] = study(preset_name, args.method or list(catalogue.names()), seeds, store, timings)
+            results[preset_name] = study(preset_name, args.method or list(catalogue.names()), seeds, store, timings,
+                                         overrides)
         finally:
             timings_file.parent.mkdir(parents=True, exist_ok=True)
             timings_file.write_text(json.dumps(timings, indent=1))

@@ -12,12 +12,13 @@ import math
 import os
 import signal
 import sys
+from contextlib import contextmanager
 
 import numpy as np
 
 from mtl_core import __version__
 from mtl_core.control import options
-from mtl_core.errors import UserError
+from mtl_core.errors import ClusterError, UserError
 
 
 def _quiet_tensorflow() -> None:
@@ -94,10 +95,31 @@ def cmd_presets(args) -> int:
     return 0
 
 
+@contextmanager
+def _cluster_session(cluster):
+    """While a cluster is used: Ray's driver prints its nodes' news (a raylet that died, a worker's lines)
+    on stdout, which carries only the one JSON document: they go to stderr. Then leave the cluster."""
+    if cluster is None:
+        yield
+        return
+    real, sys.stdout = sys.stdout, sys.stderr
+    try:
+        yield
+    finally:
+        from mtl_core.engine.remote import disconnect
+
+        disconnect()
+        sys.stdout = real
+
+
 def cmd_train(args) -> int:
     from mtl_core.control.progress import EventFile, ProgressBar
 
     preset, config = options.build_config(args)  # every flag is checked before the slow TensorFlow import
+    cluster = options.cluster_spec(args)  # Ray installed and the cluster answering, or one line now
+    if cluster is not None and args.seeds:
+        raise UserError("--seeds with --cluster: a seed ensemble trains on this machine only (for now); "
+                        "run one `train --cluster ... --seed S` per seed")
     if args.device == "cpu":  # hide the GPUs before TensorFlow sees them
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
     _quiet_tensorflow()
@@ -112,13 +134,18 @@ def cmd_train(args) -> int:
         subscribers.append(EventFile(args.events))
     if args.seeds:
         return _train_ensemble(args, config, subscribers)
-    model_id, card, cached = train(preset.name, config, subscribers=subscribers, force=args.force)
+    with _cluster_session(cluster):
+        model_id, card, cached = train(preset.name, config, subscribers=subscribers, force=args.force,
+                                       cluster=cluster)
     from mtl_core.control.datasets import data_notes
 
     for line in data_notes(card.get("data", {})):  # columns left out or flagged, values imputed (tables)
         print(f"note: {line}", file=sys.stderr)
     metrics = _summary_metrics(card["metrics"]["test"])
     where = "stored model (same config; not retrained)" if cached else f"trained in {card['training']['seconds']}s"
+    node = card["training"].get("node") or {}
+    if not cached and node.get("cluster"):
+        where += f" on {node.get('host')} ({node.get('ip')}) of the cluster {node['cluster']}"
     payload, note = {"model": model_id, "metrics": metrics, "cached": cached}, ""
     if card.get("conditioned"):  # test metrics at the default lambda; the card holds a lambda grid
         payload["loss_weights"] = card["conditioned"]["default"]
@@ -255,6 +282,7 @@ def cmd_sweep(args) -> int:
     preset, config = options.build_config(args)  # the train options, checked before TensorFlow is imported
     heads = list(config.loss_weights)
     check_sweep(args.points, args.method, heads)
+    cluster = options.cluster_spec(args)  # the points run at once on the cluster, else one after the other here
     vectors = pareto.weight_vectors(heads, args.points, args.method, seed=config.seed)
     _quiet_tensorflow()
     import tensorflow as tf
@@ -265,10 +293,16 @@ def cmd_sweep(args) -> int:
 
     def on_point(i, row, cached):
         what = "stored model reused" if cached else "trained"
+        if row.get("error"):
+            what = f"failed: {row['error']}"
+        elif row.get("node") and not cached:
+            what += f" on {row['node'].get('host')} ({row['node'].get('ip')})"
         weights = ", ".join(f"{h}={w:g}" for h, w in row["weights"].items())
         print(f"point {i + 1}/{len(vectors)} ({weights}): {row['model']} {what}", file=sys.stderr, flush=True)
 
-    result = run_sweep(preset.name, config, vectors, subscribers=[ProgressBar()], on_point=on_point)
+    bar = [] if cluster is not None else [ProgressBar()]  # parallel points: one line per point, not N bars
+    with _cluster_session(cluster):
+        result = run_sweep(preset.name, config, vectors, subscribers=bar, on_point=on_point, cluster=cluster)
     lines = []
     for point in result["points"]:
         weights = ", ".join(f"{h}={w:.3g}" for h, w in point["weights"].items())
@@ -277,8 +311,13 @@ def cmd_sweep(args) -> int:
         lines.append(f"{'*' if point['pareto'] else ' '} {point['model']}  [{weights}]  {shown}")
     lines.append(f"hypervolume {result['hypervolume']:.4f} (reference: "
                  + ", ".join(f"{h} {v:.3g}" for h, v in result["reference"].items()) + "); * Pareto-optimal")
+    for failed in result.get("failed", []):
+        lines.append(f"failed: {failed['model']} [{', '.join(f'{h}={w:.3g}' for h, w in failed['weights'].items())}]"
+                     f": {failed['error']}")
     _emit(args, result, "\n".join(lines))
-    return 0
+    for failed in result.get("failed", []):
+        print(f"error: sweep point {failed['model']}: {failed['error']}", file=sys.stderr)
+    return 1 if result.get("failed") else 0
 
 
 def cmd_pull(args) -> int:
@@ -332,11 +371,16 @@ def _job_line(job) -> str:
     p = progress(job)
     state = {"queued": f"queued #{job.position}",
              "running": f"running {p['fraction']:.0%} (epoch {p['epoch']}/{p['epochs']})"}.get(job.state, job.state)
-    return f"{job.id}  {job.preset:<22} {state:<30} {job.model or job.error or ''}"
+    where = ""
+    if job.cluster:
+        node = p.get("node") or {}
+        where = f"  [cluster {job.cluster}{': ' + str(node.get('host')) if node.get('host') else ''}]"
+    return f"{job.id}  {job.preset:<22} {state:<30} {job.model or job.error or ''}{where}"
 
 
 def cmd_jobs(args) -> int:
-    """Background trainings (mtl_core.control.jobs): one at a time per machine, first come first served."""
+    """Background trainings (mtl_core.control.jobs): one at a time per machine, first come first served; jobs
+    for a Ray cluster (--cluster) all at once, scheduled by the cluster."""
     from mtl_core.control.jobs import JobQueue
 
     queue = JobQueue()
@@ -453,6 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ClusterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except BrokenPipeError:  # stdout piped into `head` and closed early: not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0

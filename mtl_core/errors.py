@@ -3,3 +3,8 @@
 
 class UserError(Exception):
     """A one-line message naming the file or field and the problem (no traceback shown)."""
+
+
+class ClusterError(Exception):
+    """A training lost on a cluster (its node or worker died, retries spent): not the user's mistake, but
+    one line all the same (the CLI exits 1)."""

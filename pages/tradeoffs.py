@@ -64,6 +64,8 @@ def main() -> None:
                        + " · ".join(f"[{tradeoffs.weights_text(v)}]" for v in vectors))
             if caps:
                 st.caption(f"As a visitor, each model trains on at most {caps.train_examples:,} examples.")
+            if (where := common.cluster_line()) is not None:
+                st.caption(where)
             if st.button("Start the sweep", icon=":material/play_arrow:", key="tradeoffs-start"):
                 _access.count_request()
                 args = ["--epochs", str(int(epochs)), *_access.visitor_args(), *ui.dataset_flags()]
@@ -85,7 +87,8 @@ def main() -> None:
                 mine = [jobs[i] for i in launched if i in jobs]
                 done = sum(j.finished for j in mine)
                 fraction = sum(progress(j)["fraction"] for j in mine) / max(len(mine), 1)
-                st.progress(fraction, text=f"sweep: {done} of {len(mine)} trainings finished")
+                where = f" on the Ray cluster {mine[0].cluster}" if mine and mine[0].cluster else ""
+                st.progress(fraction, text=f"sweep: {done} of {len(mine)} trainings finished{where}")
                 failed = [j for j in mine if j.state == "failed"]
                 if failed:
                     st.warning(f"{len(failed)} training(s) failed: {failed[0].error}")

@@ -137,6 +137,8 @@ def main() -> None:
                                      "else float32.")
         device = a.selectbox("Device", ["auto", "gpu", "cpu"], key=f"{key}-device",
                              help="auto: the GPU when TensorFlow sees one (several: MirroredStrategy), else the CPU.")
+        if (where := common.cluster_line()) is not None:
+            st.caption(where)
         with st.expander("Head options", expanded=False):
             detach, links = {}, {}
             for head in heads:

@@ -82,10 +82,17 @@ def test_requirements_txt_lists_exactly_the_project_dependencies():
     assert by_name(reqs) == by_name(PROJECT["dependencies"])
 
 
-def test_requirements_dev_txt_is_the_runtime_plus_the_dev_extra():
-    reqs, includes = read_requirements(ROOT / "requirements-dev.txt")
+def test_requirements_cluster_txt_is_the_runtime_plus_the_cluster_extra():
+    reqs, includes = read_requirements(ROOT / "requirements-cluster.txt")
     assert includes == ["requirements.txt"]
-    assert by_name(reqs) == by_name(PROJECT["optional-dependencies"]["dev"])
+    assert by_name(reqs) == by_name(PROJECT["optional-dependencies"]["cluster"])
+
+
+def test_requirements_dev_txt_is_the_cluster_set_plus_the_dev_extra():
+    reqs, includes = read_requirements(ROOT / "requirements-dev.txt")
+    assert includes == ["requirements-cluster.txt"]
+    cluster, _ = read_requirements(ROOT / "requirements-cluster.txt")
+    assert by_name([*reqs, *cluster]) == by_name(PROJECT["optional-dependencies"]["dev"])
 
 
 def test_the_comparison_sees_a_changed_floor_a_missing_package_and_a_duplicate(tmp_path):

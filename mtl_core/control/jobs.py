@@ -98,6 +98,12 @@ class Job:
     def finished(self) -> bool:
         return self.state in FINAL_STATES
 
+    @property
+    def cluster(self) -> str | None:
+        """The Ray address it runs on (``--cluster``, resolved from ``$MTL_CLUSTER`` when submitted), or None:
+        this machine."""
+        return self.argv[self.argv.index("--cluster") + 1] if "--cluster" in self.argv[:-1] else None
+
     def command(self) -> list[str]:
         return [sys.executable, "-m", "mtl_core", "train", *self.argv,
                 "--events", str(self.events_file), "--json"]
@@ -219,11 +225,13 @@ def progress(job: Job) -> dict:
     fraction done (0..1), the device, and the seconds since it started."""
     out = {"state": job.state, "epoch": 0, "epochs": job.config.get("epochs"), "batch": 0, "batches": None,
            "fraction": 1.0 if job.state == "done" else 0.0, "val": {}, "train": {}, "lr": None,
-           "device": job.device, "elapsed": None}
+           "device": job.device, "elapsed": None, "cluster": job.cluster, "node": None}
     last_batch = None
     for event in _iter_events(job):
         kind = event.get("event")
-        if kind == "start":
+        if kind == "node":  # a cluster's task started on this node (again, after a retry)
+            out["node"] = {k: event.get(k) for k in ("host", "ip", "node_id")}
+        elif kind == "start":
             out.update(epochs=event.get("epochs", out["epochs"]), batches=event.get("batches"),
                        device=event.get("device") or out["device"])
         elif kind == "epoch":
@@ -391,8 +399,9 @@ class JobQueue:
 
     def advance(self) -> Job | None:
         """Reconcile running jobs with their processes (a dead one becomes failed, with its last log
-        lines) and start the oldest queued job if none runs. Returns the job it started, if any.
-        Cheap and safe to call from anywhere, as often as wanted."""
+        lines) and start the oldest queued job if none runs here. Jobs for a cluster start at once, all of
+        them: the cluster's own scheduler queues them by the resources they ask for. Returns the (first)
+        job it started, if any. Cheap and safe to call from anywhere, as often as wanted."""
         if not self.root.is_dir():
             return None
         with self._lock():
@@ -400,13 +409,14 @@ class JobQueue:
             busy = False
             for job in jobs:
                 if job.state == "running":
-                    busy = self._reconcile(job) or busy
-            if busy:
-                return None
+                    alive = self._reconcile(job)
+                    busy = busy or (alive and job.cluster is None)
             queued = sorted((j for j in jobs if j.state == "queued"), key=lambda j: (j.created, j.id))
-            if not queued:
-                return None
-            return self._start(queued[0])
+            started = [self._start(j) for j in queued if j.cluster is not None]
+            local = [j for j in queued if j.cluster is None]
+            if local and not busy:
+                started.append(self._start(local[0]))
+            return started[0] if started else None
 
     def _reconcile(self, job: Job) -> bool:
         """(under the lock) True while the job's processes live; otherwise record how it ended."""

@@ -76,6 +76,26 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--conditioned", action="store_true", help="one model for every weighting: lambda is a model "
                    "input, drawn per example in training; choose it with predict/evaluate --loss-weights")
     p.add_argument("--events", help="append progress events to this file as JSON lines")
+    add_cluster_arguments(p)
+
+
+def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
+    """Where the training runs (not part of the model's config: the same config is the same model anywhere)."""
+    p.add_argument("--cluster", metavar="ADDRESS", help="train on this Ray cluster: auto, HOST:PORT or "
+                   "ray://HOST:PORT (default: $MTL_CLUSTER, else this machine); needs requirements-cluster.txt")
+    p.add_argument("--cpus-per-job", type=float, help="--cluster: CPUs one training asks for (default 1)")
+    p.add_argument("--gpus-per-job", type=float, help="--cluster: GPUs one training asks for (default 0)")
+    p.add_argument("--retries", type=int, help="--cluster: run a training again this many times when its node or "
+                   "worker dies (default 1)")
+
+
+def cluster_spec(args, *, check: bool = True):
+    """The parsed flags' :class:`~mtl_core.control.cluster.ClusterSpec` (``$MTL_CLUSTER`` when no flag), or None:
+    train on this machine. ``check``: Ray installed and the cluster answering, before anything runs."""
+    from mtl_core.control.cluster import spec_from
+
+    return spec_from(getattr(args, "cluster", None), getattr(args, "cpus_per_job", None),
+                     getattr(args, "gpus_per_job", None), getattr(args, "retries", None), check=check)
 
 
 def train_parser() -> ArgParser:
@@ -239,6 +259,9 @@ def validate(argv: Sequence[str]) -> tuple[list[str], str, dict]:
             raise UserError(f"--seeds: {args.seeds!r} is not a comma-separated list of integers") from None
     if args.keep:
         parse_loss_weights(args.keep)
+    spec = cluster_spec(args)  # an unreachable cluster is refused here: nothing is queued
+    if spec is not None:
+        args.cluster = spec.address  # $MTL_CLUSTER at submit time: the job says where it runs
     defaults = vars(parser.parse_args(["--preset", args.preset]))
     canonical = ["--preset", args.preset]
     for action in parser._actions:  # in the parser's order, under each option's own flag

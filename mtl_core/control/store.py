@@ -196,13 +196,20 @@ class ModelStore:
         """Write model.keras + card.json atomically; return the completed card. A model of the same id
         already stored is kept (a concurrent run of the same config saved it first), unless ``replace``
         (``train --force``): then the new folder takes its place and the old one is removed."""
+        return self._install(model_id, model.save, card, replace=replace)
+
+    def save_file(self, model_id: str, model_bytes: bytes, card: dict, *, replace: bool = False) -> dict:
+        """As :meth:`save` for a model.keras written elsewhere (a cluster node): its bytes and its card."""
+        return self._install(model_id, lambda path: Path(path).write_bytes(model_bytes), card, replace=replace)
+
+    def _install(self, model_id: str, write_model, card: dict, *, replace: bool) -> dict:
         if not is_model_id(model_id):
             raise UserError(f"{model_id!r} is not a model id")
         self.root.mkdir(parents=True, exist_ok=True)
         final = self.root / model_id
         tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{model_id}-{os.getpid()}-", dir=self.root))
         try:
-            model.save(tmp / "model.keras")
+            write_model(tmp / "model.keras")
             card = {"id": model_id, **card, "model_sha256": sha256_file(tmp / "model.keras"),
                     "model_bytes": (tmp / "model.keras").stat().st_size,
                     "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -5,6 +5,7 @@ head's validation metric, progress events; ``train`` adds the store (same config
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -361,6 +362,7 @@ class Trainer:
             | ({"loss_weights": self.loss_weight_history} if self.weighting is not None else {})
             | ({"gradients": self.monitor.card(seconds)} if self.monitor is not None else {}),
             "training": {"device": dev, "precision": precision, "seconds": round(seconds, 2),
+                         "node": {"host": socket.gethostname(), "cluster": None},  # remote.py: the node's
                          "epochs_run": epochs_run,
                          "examples_per_second": round(len(split.train) * epochs_run / seconds, 1)},
             "reference": self.preset.reference,
@@ -416,7 +418,7 @@ class Trainer:
 
 
 def train(preset_name: str, config: TrainConfig, *, store=None, subscribers: list[Subscriber] = (),
-          force: bool = False) -> tuple[str, dict, bool]:
+          force: bool = False, cluster=None) -> tuple[str, dict, bool]:
     """Train ``config`` or return the stored model of the same config: (model id, card, cached).
 
     A model pulled from the Hub is never the answer (its card says what it was trained on, not that it was):
@@ -430,6 +432,11 @@ def train(preset_name: str, config: TrainConfig, *, store=None, subscribers: lis
     found = store.find(model_id)
     if not force and found is not None and store.is_cache_hit(found):
         return model_id, found.card, True
+    if cluster is not None:  # a Ray task trains it (engine/remote.py); the model comes back into this store
+        from mtl_core.engine import remote
+
+        blob, card = remote.train_one(Trainer, preset_name, config, data, cluster, list(subscribers))
+        return model_id, store.save_file(model_id, blob, card, replace=force or found is not None), False
     result = Trainer(preset, config, subscribers=list(subscribers)).run(data)
     card = store.save(model_id, result.model, result.card, replace=force or found is not None)
     return model_id, card, False

@@ -112,3 +112,14 @@ def make_samples(preset, data, idx: np.ndarray, tasks: list[TaskSpec] | None = N
 
 def pick(n_total: int, n: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_total, size=min(n, n_total), replace=False))
+
+
+def cluster_line() -> str | None:
+    """The page's line about where trainings go when ``MTL_CLUSTER`` names a Ray cluster; None: here."""
+    from mtl_core.control.cluster import ENV, address_from
+
+    address = address_from(None)
+    if address is None:
+        return None
+    return (f"Trainings run on the Ray cluster {address} (${ENV}), one CPU each, all at once as far as its nodes "
+            "go; the models come back into this studio's store. The device choice applies on the node.")

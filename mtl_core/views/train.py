@@ -145,11 +145,23 @@ def head_curves(curves: dict, head: str, metric: str | None = None) -> dict:
     return out
 
 
+def runs_on(job: Job, p: dict | None = None) -> str:
+    """Where a job runs: "this machine", or the cluster and (once it started) the node."""
+    if not job.cluster:
+        return "this machine"
+    node = (p or progress(job)).get("node") or {}
+    return f"Ray cluster {job.cluster}" + (f", node {node['host']} ({node.get('ip')})" if node.get("host") else "")
+
+
 def job_status(job: Job) -> tuple[float, str]:
     """(fraction done, one line) for a progress bar."""
     p = progress(job)
     device = p.get("device") or {}
     where = f" on {device.get('kind')} ({device.get('name')})" if device else ""
+    if job.cluster:
+        where += f" · {runs_on(job, p)}"
+    if job.state == "running" and job.cluster and not p.get("epoch") and not p.get("running_epoch"):
+        return 0.0, f"sent to the {runs_on(job, p)}: waiting for a node with the resources it asks for, or starting"
     if job.state == "queued":
         return 0.0, f"queued: #{job.position} in line (one training at a time on this machine)"
     if job.state == "running":
@@ -178,6 +190,7 @@ def jobs_table(jobs: list[Job]) -> pd.DataFrame:
             "weighting": job.config.get("weighting", "static"),
             "loss weights": ", ".join(f"{h}={w:g}" for h, w in weights.items()),
             "epochs": job.config.get("epochs"),
+            "runs on": runs_on(job, p),
             "model or reason": job.model or job.error or "",
         })
     return pd.DataFrame(rows)
