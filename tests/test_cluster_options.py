@@ -69,8 +69,8 @@ def test_a_cluster_that_does_not_answer_is_one_line_and_nothing_is_queued(tmp_pa
     with pytest.raises(UserError, match=rf"^--cluster {address}: no Ray cluster answers at {address} "):
         queue.submit(["--preset", "color-digits", "--epochs", "1", "--cluster", address])
     assert not (tmp_path / "jobs").exists() or not [p for p in (tmp_path / "jobs").iterdir() if p.is_dir()]
-    monkeypatch.setenv(cluster.ENV, address)  # the app's way: the same refusal
-    with pytest.raises(UserError, match="no Ray cluster answers"):
+    monkeypatch.setenv(cluster.ENV, address)  # the app's way: the same refusal, naming the variable
+    with pytest.raises(UserError, match=rf"^\$MTL_CLUSTER {address}: no Ray cluster answers"):
         queue.submit(preset="color-digits", epochs=1)
 
 

@@ -129,6 +129,22 @@ def progress_text(at: AppTest) -> str:
     return " ".join(p.proto.text for p in at.get("progress"))
 
 
+def test_a_cluster_that_does_not_answer_is_said_and_train_stays_disabled(studio, monkeypatch):
+    pytest.importorskip("ray")
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{s.getsockname()[1]}"
+    monkeypatch.setenv("MTL_CLUSTER", address)
+    at = open_page("train")
+    assert any(f"Trainings run on the Ray cluster {address} ($MTL_CLUSTER)" in c.value for c in at.caption)
+    assert any(f"$MTL_CLUSTER {address}: no Ray cluster answers" in e.value for e in at.error), \
+        [e.value for e in at.error]
+    assert at.button(key=f"{KEY}-submit").disabled
+    assert JobQueue().list() == []
+
+
 def test_all_zero_weights_show_the_reason_and_disable_train(studio):
     at = open_page("train")
     for head in ("shape", "orientation", "intensity"):

@@ -100,13 +100,14 @@ def spec_from(address: str | None, cpus: float | None = None, gpus: float | None
               retries: int | None = None, *, check: bool = True) -> ClusterSpec | None:
     """The validated spec of ``--cluster``/``MTL_CLUSTER`` and the per-job resources; None to train here.
     ``check``: Ray is installed and the head answers (before anything is queued or trained)."""
+    flag = "--cluster" if address is not None else f"${ENV}"  # the message names where the address came from
     address = address_from(address)
     if address is None:
         for flag, value in (("--cpus-per-job", cpus), ("--gpus-per-job", gpus), ("--retries", retries)):
             if value is not None:
                 raise UserError(f"{flag}: only with --cluster ADDRESS (or {ENV})")
         return None
-    parse_address(address)
+    parse_address(address, flag)
     spec = ClusterSpec(address, 1.0 if cpus is None else float(cpus), 0.0 if gpus is None else float(gpus),
                        1 if retries is None else int(retries))
     if spec.cpus <= 0 or spec.cpus > 1024:
@@ -116,6 +117,6 @@ def spec_from(address: str | None, cpus: float | None = None, gpus: float | None
     if not 0 <= spec.retries <= 10:
         raise UserError(f"--retries: {spec.retries} is out of range (0..10)")
     if check:
-        require_ray()
-        check_reachable(address)
+        require_ray(flag)
+        check_reachable(address, flag)
     return spec
