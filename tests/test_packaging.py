@@ -201,18 +201,20 @@ def test_wheel_metadata_is_pyproject_toml(wheel):
     assert meta["Name"] == PROJECT["name"]
     assert meta["Version"] == source_version()
     assert meta["Requires-Python"] == PROJECT["requires-python"]
-    runtime, dev = [], []
+    runtime, extras = [], {name: [] for name in PROJECT["optional-dependencies"]}
     for line in meta.get_all("Requires-Dist"):
         req = Requirement(line)
         if req.marker is None:
             runtime.append(req)
-        else:
-            assert str(req.marker) == str(Marker('extra == "dev"')), line
-            req.marker = None
-            dev.append(req)
+            continue
+        extra = next((name for name in extras if str(req.marker) == str(Marker(f'extra == "{name}"'))), None)
+        assert extra is not None, line
+        req.marker = None
+        extras[extra].append(req)
     assert by_name(runtime) == by_name(PROJECT["dependencies"])
-    assert by_name(dev) == by_name(PROJECT["optional-dependencies"]["dev"])
-    assert meta.get_all("Provides-Extra") == ["dev"]
+    for name, reqs in extras.items():
+        assert by_name(reqs) == by_name(PROJECT["optional-dependencies"][name]), name
+    assert sorted(meta.get_all("Provides-Extra")) == sorted(PROJECT["optional-dependencies"]) == ["cluster", "dev"]
     assert re.search(r"^\[console_scripts\]\s*^mtl-studio = mtl_core\.cli:entry$", entry_points, re.M), entry_points
     assert PROJECT["scripts"] == {SCRIPT: "mtl_core.cli:entry"}
 
