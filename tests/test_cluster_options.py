@@ -4,9 +4,11 @@ loopback cluster are in tests/cluster (marked `cluster`)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,14 @@ from mtl_core.control import cluster, options
 from mtl_core.control.jobs import JobQueue
 from mtl_core.errors import UserError
 
-ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # should anything here start Ray: 127.0.0.1 only (DESIGN.md)
+
+
+@pytest.fixture(autouse=True)
+def loopback_only(monkeypatch):
+    for key, value in LOOPBACK.items():
+        monkeypatch.setenv(key, value)
 
 
 def closed_port() -> int:
@@ -87,7 +96,7 @@ def test_the_cli_refuses_an_unreachable_cluster_before_training(tmp_path):
     for command in (["train", "--preset", "color-digits", "--epochs", "1"],
                     ["sweep", "--preset", "color-digits", "--epochs", "1", "--points", "2"]):
         out = subprocess.run([sys.executable, "-m", "mtl_core", *command, "--cluster", address], cwd=ROOT,
-                             capture_output=True, text=True, timeout=120)
+                             capture_output=True, text=True, timeout=120, env={**os.environ, **LOOPBACK})
         assert out.returncode == 2, out.stderr
         assert out.stderr.strip().splitlines() == [
             f"error: --cluster {address}: no Ray cluster answers at {address} (Connection refused); "
