@@ -20,7 +20,8 @@ from functools import cache
 from pathlib import Path
 
 WEIGHTING_DIR = Path(__file__).resolve().parents[1] / "engine" / "weighting"
-NOT_METHODS = ("__init__", "base", "model", "combine")  # the interface, the train step, shared code: not methods
+# the interface, the train step, shared code: not methods
+NOT_METHODS = ("__init__", "base", "model", "combine", "replicas")
 DEFAULT = "static"
 
 

@@ -283,11 +283,6 @@ class Trainer:
         self.partial_labels = weights is not None  # some head has missing labels: masks as sample weights
         keras.utils.set_random_seed(cfg.seed)
         strategy = self.strategy or device_mod.distribution_strategy(dev)
-        if cfg.weighting != "static" and strategy.num_replicas_in_sync > 1:
-            # The adaptive methods' train step keeps per-step state (weights, loss sums) that is not
-            # replica-aware yet: they train on one device, and the card says so.
-            strategy = tf.distribute.get_strategy()
-            dev = {**dev, "note": f"{cfg.weighting} weighting trains on one device (no MirroredStrategy yet)"}
         dev = {**dev, "replicas": int(strategy.num_replicas_in_sync), "strategy": type(strategy).__name__.lstrip("_")}
         if dev["replicas"] > 1:  # Keras's multi-step loop fails under MirroredStrategy (TF 2.21): one step per call
             self.steps_per_execution = 1

@@ -8,8 +8,9 @@ epochs (DWA updates its weights there) and returns the epoch's mean effective we
 
 from __future__ import annotations
 
-import keras
 from keras import ops
+
+from mtl_core.engine.weighting.replicas import state_variable
 
 
 def gradient_or_zeros(tape, target, sources: list) -> list:
@@ -34,9 +35,9 @@ class Weighting:
         self.options = options
         self.static = ops.convert_to_tensor([float(static_weights.get(h, 1.0)) for h in self.heads], "float32")
         # sums of the effective weights and of the raw losses over the steps of the current epoch
-        self._weight_sum = keras.Variable(ops.zeros((self.k,)), trainable=False, name="weight_sum")
-        self._loss_sum = keras.Variable(ops.zeros((self.k,)), trainable=False, name="loss_sum")
-        self._steps = keras.Variable(0.0, trainable=False, name="steps")
+        self._weight_sum = state_variable(ops.zeros((self.k,)), name="weight_sum")
+        self._loss_sum = state_variable(ops.zeros((self.k,)), name="loss_sum")
+        self._steps = state_variable(0.0, name="steps")
 
     @property
     def trainable_variables(self) -> list:

@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from mtl_core.engine.weighting import replicas
 from mtl_core.engine.weighting.base import Weighting, gradient_or_zeros
 
 
@@ -80,9 +81,10 @@ class GradientCombination(Weighting):
         alpha_full = tf.ones((self.k,), tf.float32)
         shared_grads = [tf.zeros_like(v) for v in shared]
         if active:
-            grads = tf.stack([flat([tf.zeros_like(v) if x is None else x for x, v in zip(per_head[i], shared,
-                                                                                         strict=True)])
-                              for i in active])
+            # the rule runs on the global batch's gradients: the same on every replica (replicas.py)
+            grads = replicas.mean(tf.stack([
+                flat([tf.zeros_like(v) if x is None else x for x, v in zip(per_head[i], shared, strict=True)])
+                for i in active]))
             alpha = tf.cast(self.combine(grads, tf.gather(self.static, active)), tf.float32)
             shared_grads = unflat(tf.linalg.matvec(grads, alpha, transpose_a=True), shared)
             alpha_full = tf.tensor_scatter_nd_update(alpha_full, [[i] for i in active], alpha)

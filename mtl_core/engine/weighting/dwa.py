@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 
-import keras
 from keras import ops
 
 from mtl_core.engine.weighting.base import Weighting
+from mtl_core.engine.weighting.replicas import state_variable
 
 HELP = "dynamic weight average (Liu et al. 2019): heads whose loss falls slowly count more"
 
@@ -35,7 +35,7 @@ class DWA(Weighting):
         super().__init__(heads, static_weights, seed, **options)
         self.temperature = float(temperature)
         self.history: list[list[float]] = []
-        self.current = keras.Variable(ops.ones((self.k,)), trainable=False, name="dwa_weights")
+        self.current = state_variable(ops.ones((self.k,)), name="dwa_weights")
 
     def adaptive(self, losses):
         return ops.convert_to_tensor(self.current)

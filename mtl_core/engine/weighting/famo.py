@@ -16,7 +16,9 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from mtl_core.engine.weighting import replicas
 from mtl_core.engine.weighting.base import Weighting
+from mtl_core.engine.weighting.replicas import state_variable
 
 HELP = "weights that make all heads' losses fall at one rate, at O(1) cost per step (Liu et al. 2023)"
 OPTIONS = {"lr": (0.025, 0.0001, 1.0, "FAMO's learning rate for its task logits"),
@@ -46,8 +48,8 @@ class FAMO(Weighting):
                  gamma: float = OPTIONS["gamma"][0], **options):
         super().__init__(heads, static_weights, seed, **options)
         self.gamma = float(gamma)
-        self.logits = keras.Variable(ops.zeros((self.k,)), trainable=False, name="famo_logits")
-        self.before = keras.Variable(ops.zeros((self.k,)), trainable=False, name="famo_losses_before")
+        self.logits = state_variable(ops.zeros((self.k,)), name="famo_logits")
+        self.before = state_variable(ops.zeros((self.k,)), name="famo_losses_before")
         self.optimizer = keras.optimizers.Adam(learning_rate=float(lr))
         self.optimizer.build([self.logits])
 
@@ -58,7 +60,8 @@ class FAMO(Weighting):
     def after_step(self, losses=None) -> None:
         grad = famo_logit_gradient(ops.convert_to_tensor(self.logits), ops.convert_to_tensor(self.before),
                                    ops.stop_gradient(losses), self.gamma)
-        self.optimizer.apply_gradients([(grad, self.logits)])
+        # every replica computes the same gradient from global losses, and the optimizer sums the replicas'
+        self.optimizer.apply_gradients([(grad / replicas.count(), self.logits)])
 
 
 METHOD = FAMO

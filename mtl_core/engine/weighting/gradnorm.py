@@ -8,10 +8,11 @@ every step. Since G_i = w_i |grad_W L_i|, that gradient needs no second-order de
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
+from mtl_core.engine.weighting import replicas
 from mtl_core.engine.weighting.base import Weighting, gradient_or_zeros
+from mtl_core.engine.weighting.replicas import state_variable
 
 HELP = "weights that balance the heads' gradient norms on the last shared layer (Chen et al. 2018)"
 OPTIONS = {"alpha": (1.5, 0.0, 10.0, "GradNorm's restoring-force strength alpha")}  # name: (default, low, high, help)
@@ -31,9 +32,9 @@ class GradNorm(Weighting):
     def __init__(self, heads, static_weights, seed: int = 0, alpha: float = OPTIONS["alpha"][0], **options):
         super().__init__(heads, static_weights, seed, **options)
         self.alpha = float(alpha)
-        self.w = keras.Variable(tf.ones((self.k,)), trainable=True, name="gradnorm_weights")
-        self.initial = keras.Variable(tf.zeros((self.k,)), trainable=False, name="initial_losses")
-        self.started = keras.Variable(False, dtype="bool", trainable=False, name="started")
+        self.w = state_variable(tf.ones((self.k,)), trainable=True, name="gradnorm_weights")
+        self.initial = state_variable(tf.zeros((self.k,)), name="initial_losses")
+        self.started = state_variable(False, dtype="bool", name="started")
         self.shared = None
 
     @property
@@ -56,8 +57,10 @@ class GradNorm(Weighting):
         weights = tf.convert_to_tensor(self.w)
         grads = tape.gradient(losses, model_vars, output_gradients=tf.unstack(weights))
         stacked = tf.stack(losses)
-        norms = tf.stack([tf.norm(tf.cast(gradient_or_zeros(tape, loss, [self.shared])[0],
-                                          tf.float32)) for loss in losses])
+        # the norms of the global batch's gradients, the same on every replica (replicas.py)
+        per_head = tf.stack([tf.reshape(tf.cast(gradient_or_zeros(tape, loss, [self.shared])[0], tf.float32), [-1])
+                             for loss in losses])
+        norms = tf.norm(replicas.mean(per_head), axis=1)
         initial = tf.where(self.started, tf.convert_to_tensor(self.initial), stacked)
         self.initial.assign(initial)
         self.started.assign(True)

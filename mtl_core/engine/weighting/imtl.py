@@ -12,12 +12,12 @@ the hybrid of its two parts:
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 from keras import ops
 
 from mtl_core.engine.weighting.base import gradient_or_zeros
 from mtl_core.engine.weighting.combine import GradientCombination, gram
+from mtl_core.engine.weighting.replicas import state_variable
 
 HELP = "impartial: equal projections of the update on every head's gradient, plus learned loss scales (Liu et al. 2021)"
 
@@ -42,7 +42,7 @@ class IMTL(GradientCombination):
 
     def __init__(self, heads, static_weights, seed: int = 0, **options):
         super().__init__(heads, static_weights, seed, **options)
-        self.scales = keras.Variable(ops.zeros((self.k,)), trainable=True, name="imtl_scales")
+        self.scales = state_variable(ops.zeros((self.k,)), trainable=True, name="imtl_scales")
 
     @property
     def trainable_variables(self) -> list:

@@ -8,12 +8,13 @@ the static ones; the order is drawn from a stateless generator keyed by (seed, s
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
+from mtl_core.engine.weighting import replicas
 from mtl_core.engine.weighting.base import Weighting, gradient_or_zeros
 from mtl_core.engine.weighting.combine import flat as flatten
 from mtl_core.engine.weighting.combine import unflat
+from mtl_core.engine.weighting.replicas import state_variable
 
 HELP = "projects away the conflicting part of the heads' gradients (Yu et al. 2020)"
 
@@ -41,7 +42,7 @@ class PCGrad(Weighting):
 
     def __init__(self, heads, static_weights, seed: int = 0, **options):
         super().__init__(heads, static_weights, seed, **options)
-        self.step = keras.Variable(0, dtype="int64", trainable=False, name="pcgrad_step")
+        self.step = state_variable(0, dtype="int64", name="pcgrad_step")
 
     def gradients(self, tape, losses, variables):
         """The summed projected gradients of the per-head weighted losses (scalars recorded by a persistent tape)."""
@@ -49,7 +50,8 @@ class PCGrad(Weighting):
         self.step.assign_add(1)
         seed = tf.stack([tf.constant(self.seed, tf.int64), tf.convert_to_tensor(self.step)])
         order = tf.argsort(tf.random.stateless_uniform((self.k,), seed=seed))
-        return unflat(tf.reduce_sum(pcgrad_project(tf.stack(flat), order), axis=0), variables)
+        grads = replicas.mean(tf.stack(flat))  # the global batch's gradients: one projection on every replica
+        return unflat(tf.reduce_sum(pcgrad_project(grads, order), axis=0), variables)
 
 
 METHOD = PCGrad

@@ -3,10 +3,10 @@ drawn from a stateless generator keyed by (seed, step), so a training is reprodu
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
 from mtl_core.engine.weighting.base import Weighting
+from mtl_core.engine.weighting.replicas import state_variable
 
 HELP = "random loss weights, drawn afresh every step (Lin et al. 2022)"
 
@@ -24,7 +24,7 @@ class RLW(Weighting):
 
     def __init__(self, heads, static_weights, seed: int = 0, **options):
         super().__init__(heads, static_weights, seed, **options)
-        self.step = keras.Variable(0, dtype="int64", trainable=False, name="rlw_step")
+        self.step = state_variable(0, dtype="int64", name="rlw_step")
 
     def adaptive(self, losses):
         self.step.assign_add(1)

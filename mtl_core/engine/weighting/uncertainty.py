@@ -10,10 +10,10 @@ the functional model, so the saved inference model is the plain architecture.
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
 from mtl_core.engine.weighting.base import Weighting
+from mtl_core.engine.weighting.replicas import state_variable
 
 HELP = "learned per-head log-variances (Kendall et al. 2018): noisier heads count less"
 
@@ -29,7 +29,7 @@ class Uncertainty(Weighting):
 
     def __init__(self, heads, static_weights, seed: int = 0, **options):
         super().__init__(heads, static_weights, seed, **options)
-        self.log_vars = keras.Variable(ops.zeros((self.k,)), trainable=True, name="log_vars")
+        self.log_vars = state_variable(ops.zeros((self.k,)), trainable=True, name="log_vars")
 
     @property
     def trainable_variables(self) -> list:
