@@ -145,7 +145,8 @@ def cmd_train(args) -> int:
     where = "stored model (same config; not retrained)" if cached else f"trained in {card['training']['seconds']}s"
     node = card["training"].get("node") or {}
     if not cached and node.get("cluster"):
-        where += f" on {node.get('host')} ({node.get('ip')}) of the cluster {node['cluster']}"
+        workers = f"{node['workers']} workers led by " if node.get("workers", 1) > 1 else ""
+        where += f" on {workers}{node.get('host')} ({node.get('ip')}) of the cluster {node['cluster']}"
     payload, note = {"model": model_id, "metrics": metrics, "cached": cached}, ""
     if card.get("conditioned"):  # test metrics at the default lambda; the card holds a lambda grid
         payload["loss_weights"] = card["conditioned"]["default"]

@@ -43,6 +43,9 @@ def test_resources_without_a_cluster_are_a_mistake(monkeypatch):
     monkeypatch.delenv(cluster.ENV, raising=False)
     with pytest.raises(UserError, match=r"--gpus-per-job: only with --cluster"):
         cluster.spec_from(None, gpus=1)
+    with pytest.raises(UserError, match=r"--workers: only with --cluster ADDRESS .*every GPU already trains"):
+        cluster.spec_from(None, workers=2)
+    assert cluster.spec_from(None, workers=1) is None  # one worker is what training here is
 
 
 @pytest.mark.parametrize("address, message", [
@@ -60,8 +63,10 @@ def test_resources_are_checked(monkeypatch):
         cluster.spec_from("127.0.0.1:6379", cpus=0, check=False)
     with pytest.raises(UserError, match=r"--retries: 11 is out of range"):
         cluster.spec_from("127.0.0.1:6379", retries=11, check=False)
-    spec = cluster.spec_from("head:6379", cpus=2, gpus=1, retries=0, check=False)
-    assert spec.to_dict() == {"address": "head:6379", "cpus": 2.0, "gpus": 1.0, "retries": 0}
+    with pytest.raises(UserError, match=r"--workers: 0 is out of range"):
+        cluster.spec_from("127.0.0.1:6379", workers=0, check=False)
+    spec = cluster.spec_from("head:6379", cpus=2, gpus=1, retries=0, workers=4, check=False)
+    assert spec.to_dict() == {"address": "head:6379", "cpus": 2.0, "gpus": 1.0, "retries": 0, "workers": 4}
 
 
 def test_without_ray_the_error_says_what_to_install(monkeypatch):
@@ -127,7 +132,14 @@ def test_a_cluster_job_says_where_it_runs_once_its_node_is_known(tmp_path):
         '{"event": "node", "host": "gpu-7", "ip": "10.0.0.7", "node_id": "abc"}\n'
         '{"event": "start", "epochs": 3, "batches": 5, "device": {"kind": "GPU", "name": "T4"}}\n'
         '{"event": "epoch", "epoch": 1, "epochs": 3, "val": {}, "train": {}}\n')
-    assert progress(job)["node"] == {"host": "gpu-7", "ip": "10.0.0.7", "node_id": "abc"}
+    assert progress(job)["node"] == {"host": "gpu-7", "ip": "10.0.0.7", "node_id": "abc", "workers": None}
     assert "Ray cluster 10.0.0.5:6379, node gpu-7 (10.0.0.7)" in job_status(job)[1]
+    # --workers 2: each worker says where it is; rank 0 stands for the training
+    job.events_file.write_text(
+        '{"event": "node", "host": "gpu-8", "ip": "10.0.0.8", "node_id": "def", "rank": 1, "workers": 2}\n'
+        '{"event": "node", "host": "gpu-7", "ip": "10.0.0.7", "node_id": "abc", "rank": 0, "workers": 2}\n'
+        '{"event": "node", "host": "gpu-9", "ip": "10.0.0.9", "node_id": "ghi", "rank": 1, "workers": 2}\n')
+    assert progress(job)["node"]["host"] == "gpu-7"
+    assert runs_on(job) == "Ray cluster 10.0.0.5:6379, 2 workers led by gpu-7 (10.0.0.7)"
     here = Job(id="j2", preset="color-digits", argv=["--preset", "color-digits"], dir=tmp_path)
     assert here.cluster is None and runs_on(here) == "this machine"

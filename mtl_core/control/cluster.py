@@ -37,9 +37,11 @@ class ClusterSpec:
     cpus: float = 1.0
     gpus: float = 0.0
     retries: int = 1  # runs again, on another node when there is one, after its node or worker died
+    workers: int = 1  # >1: one training data-parallel over this many Ray Train workers (cpus/gpus each)
 
     def to_dict(self) -> dict:
-        return {"address": self.address, "cpus": self.cpus, "gpus": self.gpus, "retries": self.retries}
+        return {"address": self.address, "cpus": self.cpus, "gpus": self.gpus, "retries": self.retries,
+                "workers": self.workers}
 
 
 def address_from(flag: str | None) -> str | None:
@@ -97,25 +99,30 @@ def check_reachable(address: str, flag: str = "--cluster") -> str:
 
 
 def spec_from(address: str | None, cpus: float | None = None, gpus: float | None = None,
-              retries: int | None = None, *, check: bool = True) -> ClusterSpec | None:
+              retries: int | None = None, workers: int | None = None, *, check: bool = True) -> ClusterSpec | None:
     """The validated spec of ``--cluster``/``MTL_CLUSTER`` and the per-job resources; None to train here.
     ``check``: Ray is installed and the head answers (before anything is queued or trained)."""
     flag = "--cluster" if address is not None else f"${ENV}"  # the message names where the address came from
     address = address_from(address)
     if address is None:
-        for flag, value in (("--cpus-per-job", cpus), ("--gpus-per-job", gpus), ("--retries", retries)):
+        for flag, value in (("--cpus-per-job", cpus), ("--gpus-per-job", gpus), ("--retries", retries),
+                            ("--workers", None if workers in (None, 1) else workers)):
             if value is not None:
-                raise UserError(f"{flag}: only with --cluster ADDRESS (or {ENV})")
+                raise UserError(f"{flag}: only with --cluster ADDRESS (or {ENV})"
+                                + ("; on this machine every GPU already trains together (MirroredStrategy)"
+                                   if flag == "--workers" else ""))
         return None
     parse_address(address, flag)
     spec = ClusterSpec(address, 1.0 if cpus is None else float(cpus), 0.0 if gpus is None else float(gpus),
-                       1 if retries is None else int(retries))
+                       1 if retries is None else int(retries), 1 if workers is None else int(workers))
     if spec.cpus <= 0 or spec.cpus > 1024:
         raise UserError(f"--cpus-per-job: {spec.cpus:g} is out of range (more than 0, at most 1024)")
     if spec.gpus < 0 or spec.gpus > 64:
         raise UserError(f"--gpus-per-job: {spec.gpus:g} is out of range (0..64)")
     if not 0 <= spec.retries <= 10:
         raise UserError(f"--retries: {spec.retries} is out of range (0..10)")
+    if not 1 <= spec.workers <= 256:
+        raise UserError(f"--workers: {spec.workers} is out of range (1..256)")
     if check:
         require_ray(flag)
         check_reachable(address, flag)

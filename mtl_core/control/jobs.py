@@ -229,8 +229,9 @@ def progress(job: Job) -> dict:
     last_batch = None
     for event in _iter_events(job):
         kind = event.get("event")
-        if kind == "node":  # a cluster's task started on this node (again, after a retry)
-            out["node"] = {k: event.get(k) for k in ("host", "ip", "node_id")}
+        if kind == "node" and not event.get("rank"):  # a cluster's task started here (again, after a retry);
+            # with --workers, each worker says where it is: rank 0 (which reports) stands for them
+            out["node"] = {k: event.get(k) for k in ("host", "ip", "node_id", "workers")}
         elif kind == "start":
             out.update(epochs=event.get("epochs", out["epochs"]), batches=event.get("batches"),
                        device=event.get("device") or out["device"])

@@ -87,6 +87,8 @@ def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--gpus-per-job", type=float, help="--cluster: GPUs one training asks for (default 0)")
     p.add_argument("--retries", type=int, help="--cluster: run a training again this many times when its node or "
                    "worker dies (default 1)")
+    p.add_argument("--workers", type=int, help="--cluster: train each model data-parallel on this many Ray Train "
+                   "workers (MultiWorkerMirroredStrategy; --cpus-per-job/--gpus-per-job each; default 1)")
 
 
 def cluster_spec(args, *, check: bool = True):
@@ -95,7 +97,8 @@ def cluster_spec(args, *, check: bool = True):
     from mtl_core.control.cluster import spec_from
 
     return spec_from(getattr(args, "cluster", None), getattr(args, "cpus_per_job", None),
-                     getattr(args, "gpus_per_job", None), getattr(args, "retries", None), check=check)
+                     getattr(args, "gpus_per_job", None), getattr(args, "retries", None),
+                   getattr(args, "workers", None), check=check)
 
 
 def train_parser() -> ArgParser:

@@ -12,6 +12,10 @@ that is in the store is never sent out. For the rest:
   the caller writes them into its own store atomically (``ModelStore.save_file``). A task that fails or is
   cancelled leaves nothing in the store.
 
+With ``workers`` > 1 (``--workers N``) a training is one task that runs Ray Train's ``TensorflowTrainer``: N
+workers, each with ``num_cpus``/``num_gpus``, train one model under ``MultiWorkerMirroredStrategy`` (Ray Train
+sets ``TF_CONFIG``; the weighting methods are replica-aware); rank 0 sends the events and the model.
+
 Ctrl-C (a job's cancel) cancels the tasks; a user's mistake raised on the node comes back as the same
 one-line :class:`UserError`; a training lost with its node, retries spent, is a :class:`ClusterError`.
 """
@@ -97,6 +101,34 @@ def _train_task(trainer, preset_name: str, config: TrainConfig, data: Dataset, q
     forward = _Forwarder(queue)
     forward({"event": "node", **node_info(address)})
     result = trainer(preset_for(preset_name, config.data), config, subscribers=[forward]).run(data)
+    return _packed(result, address)
+
+
+def _worker_loop(trainer, preset_name: str, config: TrainConfig, data_ref: list, queue, box, address: str) -> None:
+    """(runs in each Ray Train worker) One replica group of the training; rank 0 reports and sends the model."""
+    import ray
+    import ray.train
+    import tensorflow as tf
+
+    from mtl_core.control.presets import preset_for
+
+    context = ray.train.get_context()
+    rank, workers = context.get_world_rank(), context.get_world_size()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()  # from TF_CONFIG, before any other TensorFlow op
+    forward = _Forwarder(queue)
+    forward({"event": "node", **node_info(address), "rank": rank, "workers": workers})
+    subscribers = [forward] if rank == 0 else []
+    data = ray.get(data_ref[0])
+    result = trainer(preset_for(preset_name, config.data), config, subscribers=subscribers,
+                     strategy=strategy).run(data)
+    if rank == 0:
+        blob, card = _packed(result, address)
+        card["training"]["node"]["workers"] = workers
+        box.put((blob, card))
+
+
+def _packed(result, address: str) -> tuple[bytes, dict]:
+    """A finished training's model.keras as bytes, and its card with the node that trained it."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "model.keras"
         result.model.save(path)
@@ -104,6 +136,25 @@ def _train_task(trainer, preset_name: str, config: TrainConfig, data: Dataset, q
     card = result.card
     card["training"]["node"] = {k: v for k, v in node_info(address).items() if k != "attempt"}
     return blob, card
+
+
+def _train_on_workers_task(trainer, preset_name: str, config: TrainConfig, data_ref: list, queue, address: str,
+                           workers: int, cpus: float, gpus: float, retries: int) -> tuple[bytes, dict]:
+    """(runs on a node, asking for no CPU of its own) One training over ``workers`` Ray Train workers; what
+    rank 0 sent back. ``data_ref`` is the data's object reference in a list, so Ray hands it on unread."""
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.tensorflow import TensorflowTrainer
+    from ray.util.queue import Queue
+
+    box = Queue(maxsize=1, actor_options={"num_cpus": 0})
+    with tempfile.TemporaryDirectory() as storage:  # Ray Train's run folder: nothing is checkpointed there
+        TensorflowTrainer(
+            lambda _: _worker_loop(trainer, preset_name, config, data_ref, queue, box, address),
+            scaling_config=ScalingConfig(num_workers=workers, use_gpu=gpus > 0,
+                                         resources_per_worker={"CPU": cpus} | ({"GPU": gpus} if gpus else {})),
+            run_config=RunConfig(storage_path=storage, failure_config=FailureConfig(max_failures=retries)),
+        ).fit()
+    return box.get(timeout=120)
 
 
 @dataclass
@@ -138,13 +189,19 @@ def submit(trainer, preset_name: str, jobs: list[tuple[object, TrainConfig, list
     # the event queues live where the caller is (soft: anywhere if that is not a node), so a worker node's
     # death does not take other trainings' progress with it
     here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=True)
-    task = ray.remote(max_calls=1)(_train_task).options(  # max_calls: a fresh worker process per training
-        num_cpus=spec.cpus, num_gpus=spec.gpus, max_retries=spec.retries, retry_exceptions=False)
+    if spec.workers > 1:  # the workers ask for the resources; Ray Train restarts them (max_failures)
+        task = ray.remote(max_calls=1)(_train_on_workers_task).options(num_cpus=0, max_retries=0)
+        extra = (spec.workers, spec.cpus, spec.gpus, spec.retries)
+        data_arg = [data_ref]
+    else:  # max_calls: a fresh worker process per training
+        task = ray.remote(max_calls=1)(_train_task).options(num_cpus=spec.cpus, num_gpus=spec.gpus,
+                                                             max_retries=spec.retries, retry_exceptions=False)
+        extra, data_arg = (), data_ref
     out = []
     for key, config, subscribers in jobs:
         queue = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
-        out.append(RemoteTraining(key, task.remote(trainer, preset_name, config, data_ref, queue, spec.address), queue,
-                                  list(subscribers)))
+        ref = task.remote(trainer, preset_name, config, data_arg, queue, spec.address, *extra)
+        out.append(RemoteTraining(key, ref, queue, list(subscribers)))
     return out
 
 

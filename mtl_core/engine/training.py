@@ -136,7 +136,7 @@ class Trainer:
                       metrics=None if weighted else metrics, weighted_metrics=metrics if weighted else None,
                       steps_per_execution=self.steps_per_execution)
 
-    def _adaptive(self, model, keras, target_scale: dict):
+    def _adaptive(self, model, keras, target_scale: dict, across_machines: bool = False):
         """The functional model trained through an adaptive weighting method (config.weighting): the same
         layers, losses, metrics and compile as static training, with a train step that asks the method."""
         from mtl_core.engine.weighting import get_method
@@ -145,6 +145,8 @@ class Trainer:
         method = get_method(self.config.weighting)(self.heads, dict(self.config.loss_weights), seed=self.config.seed,
                                                    **self.config.extra.get("weighting_options", {}))
         outputs = dict(zip(model.output_names, model.outputs, strict=True))
+        if across_machines:
+            from mtl_core.engine.models.distributed import MultiWorkerAdaptiveModel as AdaptiveModel
         adaptive = AdaptiveModel(model.input, outputs, name=model.name)
         adaptive.setup(method, self._losses(target_scale), lambda: keras.optimizers.Adam(learning_rate=self.config.lr))
         self._compile(adaptive, keras, target_scale)
@@ -272,6 +274,7 @@ class Trainer:
         import keras
         import tensorflow as tf
 
+        from mtl_core.engine.models import distributed
         from mtl_core.engine.models.builder import build_model
 
         cfg = self.config
@@ -283,7 +286,9 @@ class Trainer:
         self.partial_labels = weights is not None  # some head has missing labels: masks as sample weights
         keras.utils.set_random_seed(cfg.seed)
         strategy = self.strategy or device_mod.distribution_strategy(dev)
-        dev = {**dev, "replicas": int(strategy.num_replicas_in_sync), "strategy": type(strategy).__name__.lstrip("_")}
+        across_machines = distributed.spans_machines(strategy)  # Keras needs help there (distributed.py)
+        dev = {**dev, "replicas": int(strategy.num_replicas_in_sync),
+               "strategy": "MultiWorkerMirroredStrategy" if across_machines else type(strategy).__name__.lstrip("_")}
         if dev["replicas"] > 1:  # Keras's multi-step loop fails under MirroredStrategy (TF 2.21): one step per call
             self.steps_per_execution = 1
         with strategy.scope():  # variables (model, optimizer, adaptive weights) mirrored on every replica
@@ -295,9 +300,12 @@ class Trainer:
                 keras.config.set_dtype_policy(previous_policy)
             net = model  # the functional model; an adaptive method trains it through a subclass sharing its layers
             if cfg.weighting == "static":
+                if across_machines:
+                    outputs = dict(zip(model.output_names, model.outputs, strict=True))
+                    model = distributed.MultiWorkerModel(model.input, outputs, name=model.name)
                 self._compile(model, keras, target_scale)
             else:
-                model = self._adaptive(model, keras, target_scale)
+                model = self._adaptive(model, keras, target_scale, across_machines)
         train_ds, val_ds = self._datasets(tf, x, labels, weights, split)
         if len(self.heads) > 1:
             self.monitor = self._conflict_monitor(net, x, labels, weights, split, target_scale)

@@ -150,7 +150,8 @@ def runs_on(job: Job, p: dict | None = None) -> str:
     if not job.cluster:
         return "this machine"
     node = (p or progress(job)).get("node") or {}
-    return f"Ray cluster {job.cluster}" + (f", node {node['host']} ({node.get('ip')})" if node.get("host") else "")
+    workers = f", {node['workers']} workers led by" if (node.get("workers") or 1) > 1 else ", node"
+    return f"Ray cluster {job.cluster}" + (f"{workers} {node['host']} ({node.get('ip')})" if node.get("host") else "")
 
 
 def job_status(job: Job) -> tuple[float, str]:
