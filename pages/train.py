@@ -137,7 +137,11 @@ def main() -> None:
                                      "else float32.")
         device = a.selectbox("Device", ["auto", "gpu", "cpu"], key=f"{key}-device",
                              help="auto: the GPU when TensorFlow sees one (several: MirroredStrategy), else the CPU.")
+        workers = 1
         if (where := common.cluster_line()) is not None:
+            workers = b.number_input("Workers per training", 1, 256, 1, key=f"{key}-workers",
+                                     help="More than 1: one training data-parallel over this many Ray Train "
+                                          "workers of the cluster (MultiWorkerMirroredStrategy), one CPU each.")
             st.caption(where)
         with st.expander("Head options", expanded=False):
             detach, links = {}, {}
@@ -157,7 +161,8 @@ def main() -> None:
         loss_weights=weights, weighting=method, weighting_options=method_options, epochs=int(epochs),
         batch_size=int(batch_size),
         lr=float(lr), seed=int(seed), limit=int(limit) or None, detach=detach, links=links, freeze=freeze,
-        precision=precision, device=device, conditioned=conditioned, data_args=ui.dataset_flags())
+        precision=precision, device=device, conditioned=conditioned, data_args=ui.dataset_flags(),
+        workers=int(workers))
     argv = train_form.train_args(preset, form)
 
     config, trained = None, None

@@ -145,6 +145,24 @@ def test_a_cluster_that_does_not_answer_is_said_and_train_stays_disabled(studio,
     assert JobQueue().list() == []
 
 
+def test_on_a_cluster_the_form_offers_workers_and_the_command_says_so(studio, monkeypatch):
+    pytest.importorskip("ray")
+    import socket
+
+    with socket.socket() as listening:  # answers the reachability probe; the form is not submitted
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        address = f"127.0.0.1:{listening.getsockname()[1]}"
+        monkeypatch.setenv("MTL_CLUSTER", address)
+        at = open_page("train")
+        assert "--workers" not in at.code[0].value
+        at.number_input(key=f"{KEY}-workers").set_value(2)
+        at.run()
+        assert not at.error, [e.value for e in at.error]
+        assert "--workers 2" in at.code[0].value and f"--cluster {address}" not in at.code[0].value
+        assert not at.button(key=f"{KEY}-submit").disabled
+
+
 def test_all_zero_weights_show_the_reason_and_disable_train(studio):
     at = open_page("train")
     for head in ("shape", "orientation", "intensity"):

@@ -44,6 +44,7 @@ class TrainForm:
     device: str = "auto"
     conditioned: bool = False  # one model for every weighting (the sliders give its default lambda)
     data_args: list[str] = field(default_factory=list)  # the user's data: --data-dir FILE --target COL ... (tables)
+    workers: int = 1  # on a Ray cluster ($MTL_CLUSTER): Ray Train workers for one training (--workers)
 
 
 def form_defaults(preset: Preset) -> TrainForm:
@@ -91,7 +92,8 @@ def train_args(preset: Preset, form: TrainForm) -> list[str]:
     for name in ("precision", "device"):
         if getattr(form, name) != "auto":
             chosen[name] = getattr(form, name)
-    return options.train_argv(preset.name, **chosen) + list(form.data_args)
+    where = ["--workers", str(int(form.workers))] if form.workers > 1 else []
+    return options.train_argv(preset.name, **chosen) + list(form.data_args) + where
 
 
 def command_line(argv: list[str]) -> str:
