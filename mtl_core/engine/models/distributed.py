@@ -1,6 +1,6 @@
 """Keras models that train under ``MultiWorkerMirroredStrategy`` (one training over several machines).
 
-Keras 3.13's TensorFlow trainer has two faults there, both in code that reduces values over the replicas
+Keras 3.15's TensorFlow trainer has two faults there, both in code that reduces values over the replicas
 (tensorflow/tensorflow#72388: "Keras 3 and tf.distribute: Invalid reduction dimension 0 for input with 0
 dimensions"; the workaround given there is Keras 2):
 
