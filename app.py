@@ -3,7 +3,8 @@
 ``st.navigation`` over the scripts in ``pages/`` (Streamlit no longer auto-discovers ``pages/`` once
 an app calls it, so every page is listed here) and the sidebar preset picker, shared by every page
 through ``st.session_state["preset"]``. Nothing here imports TensorFlow: the home page opens fast, and
-only the pages that run a model load it (once per process, see ``pages/_ui.py``).
+only the pages that run a model load it (once per process, see ``pages/_ui.py``). The server's warm-up
+(``mtl_core/views/warmup.py``) imports it in a background thread meanwhile, with the model a first visit opens.
 
     streamlit run app.py
 """
@@ -14,6 +15,7 @@ from mtl_core.control.presets import all_presets
 from mtl_core.control.store import ModelStore
 from mtl_core.views.share import first_preset
 from pages import _access, _hub
+from pages import _ui as ui
 
 st.set_page_config(page_title="Multi-Task Studio", page_icon=":material/hub:", layout="wide")
 
@@ -66,3 +68,6 @@ with st.sidebar:
 
 _hub.pull_at_start()  # once per process: configured Hub repos with nothing in the store yet, with progress
 page.run()
+# once per process, after the first page has run (its rendering is not slowed): TensorFlow and the first
+# visit's model, in the background
+ui.warm_up(list(presets.values()))

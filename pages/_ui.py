@@ -18,7 +18,7 @@ import streamlit as st
 from mtl_core.control.presets import all_presets, get_preset
 from mtl_core.control.store import ModelStore, StoredModel
 from mtl_core.errors import UserError
-from mtl_core.views import charts, common
+from mtl_core.views import charts, common, warmup
 from mtl_core.views import predict as predict_view
 
 log = logging.getLogger("mtl_studio")
@@ -105,22 +105,29 @@ def guard(what: str = "this part of the page"):
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=8)
 def load_predictor(model_id: str, folder: str):
-    """One Predictor per model (id + folder), shared by every session and rerun."""
-    import numpy as np
-
-    from mtl_core.engine.inference import Predictor
-
-    predictor = Predictor(StoredModel(model_id, Path(folder), _card(model_id, folder), "path"))
-    # Trace the model (and, for images, load the decoders) now rather than on the first upload.
-    blank = np.zeros(predictor.input_shape, dtype=np.float32)
-    if predictor.input_kind == "image":
-        predict_view.predict_images(predictor, [blank, blank], ["warm-up", "warm-up"])
-    predictor.predict_arrays(blank[None])
-    return predictor
+    """One Predictor per model (id + folder), shared by every session and rerun: the server's warm-up's when
+    it readied this model (app.py starts it), else loaded and traced now."""
+    warm = warmup.WARMUP.take((model_id, folder))
+    if warm is not None:
+        return warm
+    return warmup.ready_predictor(StoredModel(model_id, Path(folder), _card(model_id, folder), "path"))
 
 
 def predictor_for(model: StoredModel):
-    return load_predictor(model.id, str(model.path))
+    key = (model.id, str(model.path))
+    if warmup.WARMUP.running_for(key):  # a visitor before the warm-up's end: its stages, not a frozen page
+        with st.status("Getting the model ready…", expanded=False) as box:
+            while not warmup.WARMUP.wait(0.25):
+                now = warmup.WARMUP.status()
+                box.update(label=f"Getting the model ready: {now.stage} ({now.seconds:.0f} s; TensorFlow loads "
+                                 "once per server)")
+            box.update(label="The model is ready", state="complete")
+    return load_predictor(*key)
+
+
+def warm_up(presets: list) -> None:
+    """Start the server's warm-up once (app.py, every run: only the first start does anything)."""
+    warmup.start_for_first_visit(presets, ModelStore())
 
 
 def _card(model_id: str, folder: str) -> dict:

@@ -1,6 +1,7 @@
 """Home: what the studio is, every preset as a card, where models come from.
 
-Reads presets and model cards only: no TensorFlow, so the first page opens fast.
+Reads presets and model cards only: no TensorFlow, so the first page opens fast. A line says how the
+server's warm-up (the first visit's model, loading in the background) is getting on.
 """
 
 import streamlit as st
@@ -9,7 +10,30 @@ from mtl_core.control import datasets
 from mtl_core.control.presets import all_presets
 from mtl_core.control.store import ModelStore, mtl_home, shipped_dir
 from mtl_core.views import home as home_view
+from mtl_core.views import warmup
 from pages import _ui as ui
+
+
+def warmup_line() -> None:
+    """The server's warm-up (app.py), live while it runs: a visitor sees why Predict may take a moment."""
+    polling = not warmup.WARMUP.status().done
+
+    @st.fragment(run_every=1.0 if polling else None)
+    def line() -> None:
+        now = warmup.WARMUP.status()
+        if now.key is None:
+            return
+        if not now.done:
+            st.caption(f":material/hourglass_top: Getting the model `{now.key[0]}` ready for Predict: {now.stage}… "
+                       f"({now.seconds:.0f} s)")
+            return
+        if polling:
+            st.rerun()  # once: the page stops polling
+        if now.error is None:
+            st.caption(f":material/check_circle: Model `{now.key[0]}` is ready for Predict "
+                       f"(loaded in the background in {now.seconds:.1f} s).")
+
+    line()
 
 
 def main() -> None:
@@ -22,6 +46,7 @@ def main() -> None:
              "card, curves and mistakes; **Train** retrains with your loss weights in the background; **Compare** puts "
              "models side by side; **Trade-offs** maps what each weighting buys. Everything here is also on the "
              "command line: `python -m mtl_core --help`.")
+    warmup_line()
 
     store = ModelStore()
     columns = st.columns(2)

@@ -14,6 +14,7 @@ _SESSION_HOME = Path(tempfile.mkdtemp(prefix="mtl-test-home-"))
 os.environ["MTL_HOME"] = str(_SESSION_HOME)
 os.environ["MTL_WEIGHTS"] = str(_SESSION_HOME / "no-shipped-weights")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["MTL_WARMUP"] = "0"  # no background model loading in the tests' apps; test_warmup.py turns it on
 ROOT = Path(__file__).resolve().parent.parent
 
 TINY_DATA = {"source": "generated", "n": 400, "noise": 0.3, "seed": 0}
