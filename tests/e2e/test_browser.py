@@ -117,3 +117,36 @@ def test_a_shared_link_opens_its_preset_and_model_and_survives_a_reload(app_url,
 
 if __name__ == "__main__":
     sys.exit(pytest.main([__file__, "-v"]))
+
+
+def test_a_fresh_server_warms_the_first_visits_model_and_predict_opens_ready(browser, tmp_path):
+    """MTL_WARMUP on (the other tests' server has it off): Home says the model is getting ready, then ready;
+    Predict, opened from the sidebar, has its upload at once and predicts."""
+    from _browser import start_streamlit, stop_streamlit
+    from conftest import SCREENSHOTS
+
+    (tmp_path / "home").mkdir()
+    proc, url = start_streamlit(tmp_path / "home", tmp_path / "streamlit.log", env={"MTL_WARMUP": "1"})
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    try:
+        page.goto(url)
+        page.get_by_role("heading", name="Multi-Task Studio").wait_for(timeout=60_000)
+        page.get_by_text("ready for Predict").first.wait_for(timeout=60_000)  # "Getting ... ready", then "is ready"
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "warmup-home-getting-ready.png"))
+        page.get_by_text("is ready for Predict").wait_for(timeout=120_000)
+        page.screenshot(path=str(SCREENSHOTS / "warmup-home-ready.png"))
+        assert page.get_by_test_id("stException").count() == 0
+
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Predict").click()
+        page.get_by_test_id("stFileUploaderDropzoneInput").first.wait_for(state="attached", timeout=10_000)
+        assert page.get_by_text("Loading the model").count() == 0  # taken from the warm-up: nothing to load
+        x, _ = shapes(n=1, seed=5)
+        image = save_png(x[0], tmp_path / "shape.png")
+        page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(image))
+        count_at_least(page, "stMetric", 2)
+        page.screenshot(path=str(SCREENSHOTS / "warmup-predict.png"))
+        assert page.get_by_test_id("stException").count() == 0
+    finally:
+        page.close()
+        stop_streamlit(proc)
