@@ -1,9 +1,11 @@
 """Single-image prediction latency: the Predictor against the usual ways of calling a Keras model.
 
-Prints p50/p95 in milliseconds for one 32x32 shapes-3head image through
-``model.predict``, an eager ``model(x)`` call, the Predictor's model call (a ``tf.function``
-with a fixed input signature) and the Predictor end to end from PNG bytes to the prediction
-dict, with each one's ratio to ``model.predict``.
+Prints p50/p95 in milliseconds for one 32x32 shapes-3head image through ``model.predict``, an eager
+``model(x)`` call, the TensorFlow path's model call (a ``tf.function`` with a fixed input signature), the
+the same with XLA, the Predictor's model call (ONNX Runtime, engine/onnx_runtime.py) and ONNX Runtime on
+one thread, and the Predictor end to end from PNG bytes
+to the prediction dict on both paths, with each one's ratio to ``model.predict``; and the largest
+difference between the two paths' outputs on 64 images.
 
     python bench/predict_latency.py [--model ID] [--runs 500]
 """
@@ -23,6 +25,8 @@ from PIL import Image  # noqa: E402
 
 from bench._machine import machine  # noqa: E402
 from mtl_core.control.data.shapes import generate_shapes  # noqa: E402
+from mtl_core.control.store import mtl_home  # noqa: E402
+from mtl_core.engine import onnx_runtime  # noqa: E402
 from mtl_core.engine.inference import Predictor  # noqa: E402
 
 
@@ -50,19 +54,44 @@ def main():
     Image.fromarray((x_img[0] * 255).round().astype("uint8")).save(buf, format="PNG")
     png = buf.getvalue()
 
-    print(f"machine: {machine()}")
+    os.environ[onnx_runtime.ENV] = "tensorflow"  # the same model on the TensorFlow path, for the same run
+    tf_predictor = Predictor.for_preset("shapes-3head", args.model)
+    del os.environ[onnx_runtime.ENV]
+
+    print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}")
     print(f"model: {predictor.id}, one image of 32x32 px, {args.runs} runs each (model.predict: fewer, it is slow)")
+    print(f"Predictor runtime: {predictor.runtime_notes[0]}")
+    batch = generate_shapes(64, seed=8)[0][..., None].astype("float32")
+    fast, slow = predictor.predict_arrays(batch), tf_predictor.predict_arrays(batch)
+    worst = max(float(np.max(np.abs(fast[h] - slow[h]))) for h in slow)
+    print(f"outputs of 64 images, ONNX Runtime against TensorFlow: largest difference {worst:.2g}")
+    import onnxruntime as ort
+    import tensorflow as tf
+
+    signature = [tf.TensorSpec((1, 32, 32, 1), tf.float32)]
+    xla = tf.function(lambda i: model(i, training=False), input_signature=signature, autograph=False,
+                      jit_compile=True)
+    one_thread = ort.SessionOptions()
+    one_thread.intra_op_num_threads = 1
+    cached = sorted((mtl_home() / "cache" / "onnx").glob(f"{predictor.card['model_sha256']}-*.onnx"))
+    session = ort.InferenceSession(str(cached[0]), one_thread, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: x}
     rows = [
         ("keras model.predict(x)", timings(lambda: model.predict(x, verbose=0), max(args.runs // 10, 20))),
         ("keras eager model(x)", timings(lambda: model(x, training=False), args.runs)),
-        ("Predictor model call (tf.function)", timings(lambda: predictor.predict_arrays(x), args.runs)),
+        ("model call: tf.function (TensorFlow path)", timings(lambda: tf_predictor._fns[0](x), args.runs)),
+        ("model call: tf.function with XLA (jit_compile)", timings(lambda: xla(x), args.runs)),
+        ("model call: ONNX Runtime (Predictor's path)", timings(lambda: predictor._fns[0](x), args.runs)),
+        ("model call: ONNX Runtime, one thread", timings(lambda: session.run(None, feed), args.runs)),
+        ("Predictor.predict_arrays (calibrated)", timings(lambda: predictor.predict_arrays(x), args.runs)),
         ("Predictor PNG bytes -> prediction dict", timings(lambda: predictor.predict([png]).to_dict(), args.runs)),
+        ("the same on the TensorFlow path", timings(lambda: tf_predictor.predict([png]).to_dict(), args.runs)),
     ]
     base = np.median(rows[0][1])
-    print(f"{'path':<42} {'p50 ms':>8} {'p95 ms':>8} {'speed-up vs predict':>20}")
+    print(f"{'path':<46} {'p50 ms':>8} {'p95 ms':>8} {'speed-up vs predict':>20}")
     for name, t in rows:
         p50, p95 = np.percentile(t, 50), np.percentile(t, 95)
-        print(f"{name:<42} {p50:8.3f} {p95:8.3f} {base / p50:19.1f}x")
+        print(f"{name:<46} {p50:8.3f} {p95:8.3f} {base / p50:19.1f}x")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """Predictor: raw inputs (paths, bytes, PIL images, arrays) -> every head's output.
 
-The model is called through a ``tf.function`` with a fixed input signature: one trace, then a few
-milliseconds per image on a CPU, against about a hundred for ``model.predict``, which rebuilds its data
-pipeline on every call (figures: docs/benchmarks.md). Preprocessing is ``mtl_core.control.data.images``
-plus the Standardize layer inside the model, the same path training used.
+The model is run by ONNX Runtime when its export gives the Keras model's outputs (engine/onnx_runtime.py:
+about 0.4 ms per 32x32 image on 2 CPU cores), else through a ``tf.function`` with a fixed input signature
+(one trace, then about 2 ms), against about a hundred for ``model.predict``, which rebuilds its data
+pipeline on every call (figures: docs/benchmarks.md). ``runtime_notes`` says which, per member.
+Preprocessing is ``mtl_core.control.data.images`` plus the Standardize layer inside the model, the same
+path training used.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ class Predictor:
         self.conditioned = is_conditioned(first)
         self.lambda_heads = heads_of(first) if self.conditioned else []
         self._fns, self._models, self._explainer = [], [], None
+        self.runtime_notes: list[str] = []  # per member: what runs it (ONNX Runtime or TensorFlow) and why
         for member in self.members:
             if [t["name"] for t in member.card["tasks"]] != [t.name for t in self.tasks]:
                 raise UserError(f"{member.id}: its heads differ from {self.members[0].id}'s; cannot ensemble")
@@ -106,7 +109,17 @@ class Predictor:
                 served = keras.Model(model.input, {**outputs, **{NOVELTY + k: v for k, v in extra.items()}})
             fn = tf.function(lambda inputs, m=served: m(inputs, training=False), input_signature=signature,
                              autograph=False)
-            self._fns.append(fn)
+            fast, note = None, "TensorFlow (a loss-conditioned model takes two inputs)"
+            if not self.conditioned:  # ONNX Runtime when it gives the same outputs (engine/onnx_runtime.py)
+                from mtl_core.control.store import mtl_home
+                from mtl_core.engine import onnx_runtime
+
+                probe = np.random.default_rng(0).random((4, *self.input_shape), dtype=np.float32)
+                variant = "features" if served is not model else "plain"
+                cache = mtl_home() / "cache" / "onnx" / f"{recorded}-{variant}.onnx"
+                fast, note = onnx_runtime.compile_model(served, signature, cache, fn, probe, NOVELTY)
+            self._fns.append(fast or fn)
+            self.runtime_notes.append(note)
             self._models.append(model)
 
     @classmethod
