@@ -139,15 +139,15 @@ class Trainer:
     def _adaptive(self, model, keras, target_scale: dict, across_machines: bool = False):
         """The functional model trained through an adaptive weighting method (config.weighting): the same
         layers, losses, metrics and compile as static training, with a train step that asks the method."""
+        from mtl_core.engine.models.distributed import MultiWorkerAdaptiveModel
         from mtl_core.engine.weighting import get_method
         from mtl_core.engine.weighting.model import AdaptiveModel
 
         method = get_method(self.config.weighting)(self.heads, dict(self.config.loss_weights), seed=self.config.seed,
                                                    **self.config.extra.get("weighting_options", {}))
         outputs = dict(zip(model.output_names, model.outputs, strict=True))
-        if across_machines:
-            from mtl_core.engine.models.distributed import MultiWorkerAdaptiveModel as AdaptiveModel
-        adaptive = AdaptiveModel(model.input, outputs, name=model.name)
+        model_class = MultiWorkerAdaptiveModel if across_machines else AdaptiveModel  # see models/distributed.py
+        adaptive = model_class(model.input, outputs, name=model.name)
         adaptive.setup(method, self._losses(target_scale), lambda: keras.optimizers.Adam(learning_rate=self.config.lr))
         self._compile(adaptive, keras, target_scale)
         self.weighting = method
