@@ -9,6 +9,8 @@ only the pages that run a model load it (once per process, see ``pages/_ui.py``)
     streamlit run app.py
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from mtl_core.control.presets import all_presets
@@ -17,7 +19,9 @@ from mtl_core.views.share import first_preset
 from pages import _access, _hub
 from pages import _ui as ui
 
-st.set_page_config(page_title="Multi-Task Studio", page_icon=":material/hub:", layout="wide")
+# The favicon is a file of this repository: a :material/...: icon is fetched from a font CDN, which fails offline.
+st.set_page_config(page_title="Multi-Task Studio", page_icon=str(Path(__file__).parent / "pages" / "favicon.png"),
+                   layout="wide")
 
 presets = {p.name: p for p in all_presets()}
 # The URL names the view (?preset=, and ?model= on the pages with a model picker): a shared link, a reload or the

@@ -8,7 +8,8 @@ For an image preset (shapes-3head by default), in one run:
 - the same network in PyTorch eager (``TorchNet`` below interprets the same ModelSpec: the layer plan, the
   stop-gradient, the head links, dropout, the output activations and Rescale), with the same loss weights,
   data, split, standardisation, batch size, epochs, Adam (lr, Keras's epsilon 1e-7, per-tensor gradient
-  clipping as Keras's ``clipnorm``) and a validation pass per epoch, as ``fit`` does.
+  clipping as Keras's ``clipnorm``) and a validation pass per epoch, as ``fit`` does; like the Trainer (early
+  stopping with ``restore_best_weights``), it returns the weights of the epoch with the lowest validation loss.
 
 Printed: training images/s (epochs x training examples / the fit's wall time, validation included), batched
 prediction images/s over the test split (batches of 512), and each head's test metric, with the ratios
@@ -16,12 +17,14 @@ Keras / PyTorch. The goal is the Trainer at 1.5x PyTorch's training throughput o
 within noise.
 
     pip install -r requirements-bench.txt
-    python bench/peer_torch.py [--preset shapes-3head] [--epochs 5] [--n 3000] [--keras-precision auto]
+    python bench/peer_torch.py [--preset shapes-3head] [--epochs 5] [--n 3000] [--seeds 3] [--keras-precision auto]
+                               [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import sys
 import time
@@ -47,6 +50,19 @@ except ImportError:  # pragma: no cover
     sys.exit("PyTorch is not installed: pip install -r requirements-bench.txt")
 
 
+class Residual(nn.Module):
+    """``res:F`` as models/plan.py builds it: relu(conv3x3(relu(conv3x3(x))) + conv1x1(x))."""
+
+    def __init__(self, channels: int, filters: int):
+        super().__init__()
+        self.skip = nn.Conv2d(channels, filters, 1)
+        self.a = nn.Conv2d(channels, filters, 3, padding="same")
+        self.b = nn.Conv2d(filters, filters, 3, padding="same")
+
+    def forward(self, x):
+        return torch.relu(self.b(torch.relu(self.a(x))) + self.skip(x))
+
+
 def torch_plan(plan, channels: int, size: int | None) -> tuple[nn.Module, int, int | None]:
     """(the plan's layers as a torch module, output channels or features, spatial size or None once flat)."""
     layers: list[nn.Module] = []
@@ -55,6 +71,9 @@ def torch_plan(plan, channels: int, size: int | None) -> tuple[nn.Module, int, i
         if op == "conv":
             kernel = int(args[1]) if len(args) > 1 else 3
             layers += [nn.Conv2d(channels, int(args[0]), kernel, padding="same"), nn.ReLU()]
+            channels = int(args[0])
+        elif op == "res":
+            layers.append(Residual(channels, int(args[0])))
             channels = int(args[0])
         elif op == "bn":
             layers.append(nn.BatchNorm2d(channels, momentum=0.1, eps=1e-3))  # Keras's momentum 0.9, epsilon 1e-3
@@ -176,7 +195,7 @@ def metric(task, truth: np.ndarray, pred: np.ndarray) -> tuple[str, float]:
     return "accuracy", float(np.mean(pred.argmax(1) == truth))
 
 
-def train_torch(preset, config, data, split, seed: int) -> tuple[TorchNet, float]:
+def train_torch(preset, config, data, split, seed: int) -> tuple[TorchNet, float, list[float]]:
     torch.manual_seed(seed)
     x = data.x if data.x.ndim == 4 else data.x[..., None]
     mean, std = train_statistics(data.x[split.train], per_feature=False)
@@ -194,8 +213,14 @@ def train_torch(preset, config, data, split, seed: int) -> tuple[TorchNet, float
     weights = dict(config.loss_weights)
     train_idx, val_idx = np.asarray(split.train), np.asarray(split.val)
     rng = np.random.default_rng(seed)
+    if config.monitor != "loss":
+        raise SystemExit(f"peer_torch.py keeps the best epoch by the total validation loss; {preset.name} monitors "
+                         f"{config.monitor!r}")
     t0 = time.perf_counter()
+    epochs = []
+    best: tuple[float, dict | None] = (float("inf"), None)
     for _ in range(config.epochs):
+        epoch_t0 = time.perf_counter()
         net.train()
         order = train_idx[rng.permutation(len(train_idx))]
         for start in range(0, len(order), config.batch_size):
@@ -208,11 +233,187 @@ def train_torch(preset, config, data, split, seed: int) -> tuple[TorchNet, float
                     torch.nn.utils.clip_grad_norm_([p], config.clipnorm)
             opt.step()
         net.eval()
+        total = 0.0
         with torch.no_grad():  # the validation pass fit makes every epoch
             for start in range(0, len(val_idx), 512):
                 idx = torch.from_numpy(val_idx[start:start + 512])
-                torch_losses(net, net(xt[idx]), {k: v[idx] for k, v in ys.items()}, weights)
-    return net, time.perf_counter() - t0
+                total += len(idx) * float(torch_losses(net, net(xt[idx]), {k: v[idx] for k, v in ys.items()}, weights))
+        if total / len(val_idx) < best[0]:  # the Trainer's EarlyStopping(restore_best_weights) on the total val loss
+            best = (total / len(val_idx), copy.deepcopy(net.state_dict()))
+        epochs.append(time.perf_counter() - epoch_t0)
+    net.load_state_dict(best[1])
+    return net, time.perf_counter() - t0, epochs
+
+
+def interleaved_ms(pairs: dict, calls: int = 30, warmup: int = 5) -> dict[str, tuple[float, float]]:
+    """{part: (Keras ms, PyTorch ms)}, medians per call. The two sides' calls alternate, so a change in the
+    machine's speed while it runs (this VM's varies by 30% over a minute) hits both alike."""
+    out = {}
+    for part, (keras_call, torch_call) in pairs.items():
+        times: dict[int, list[float]] = {0: [], 1: []}
+        for i in range(warmup + calls):
+            for side, fn in enumerate((keras_call, torch_call)):
+                t0 = time.perf_counter()
+                fn()
+                if i >= warmup:
+                    times[side].append(time.perf_counter() - t0)
+        out[part] = tuple(1000 * float(np.median(times[side])) for side in (0, 1))
+    return out
+
+
+def keras_parts(preset, config, data, split) -> tuple[dict, dict]:
+    """The Trainer's training step in parts, as callables on one batch of its own tf.data pipeline (next batch,
+    forward, forward + backward, the whole train_step: clipping, Adam, metrics), and the per-epoch costs the
+    fit loop adds, in ms: the first epoch's extra time (tracing), the validation pass, the conflict monitor."""
+    import keras
+    import tensorflow as tf
+
+    from mtl_core.engine.models.builder import build_model
+
+    trainer = Trainer(preset, config)
+    x, spec, mean, std, _ = trainer._inputs(data, split)
+    labels, masks, scale = trainer._targets(data, split)
+    trainer.partial_labels = masks is not None
+    keras.utils.set_random_seed(config.seed)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(trainer.precision if trainer.precision != "auto" else "mixed_bfloat16")
+    model = build_model(spec, trainer.tasks, mean, std, scale)
+    keras.config.set_dtype_policy(previous)
+    trainer._compile(model, keras, scale)
+    train_ds, val_ds = trainer._datasets(tf, x, labels, masks, split)
+    n_batches = int(np.ceil(len(split.train) / config.batch_size))
+    epochs: list[float] = []
+
+    class Clock(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t0 = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            epochs.append(time.perf_counter() - self.t0)
+
+    model.fit(train_ds, validation_data=val_ds, epochs=2, verbose=0, callbacks=[Clock()])
+    trace = epochs[0] - epochs[1]
+    batch = next(iter(train_ds))
+    step = tf.function(model.train_step)
+    step(batch)
+    fits, loops, validations = [], [], []
+    for _ in range(3):  # alternating, so a change in the machine's speed hits all three alike
+        model.fit(train_ds, validation_data=val_ds, epochs=1, verbose=0, callbacks=[Clock()])
+        fits.append(epochs[-1])
+        t0 = time.perf_counter()
+        for _ in range(n_batches):
+            step(batch)
+        loops.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        model.evaluate(val_ds, verbose=0)
+        validations.append(time.perf_counter() - t0)
+    per_epoch = {"first epoch's extra (tracing), per training": 1000 * trace,
+                 "fit epoch (steady state)": 1000 * float(np.median(fits)),
+                 "the epoch's steps, train_step in a Python loop": 1000 * float(np.median(loops)),
+                 "validation pass (evaluate)": 1000 * float(np.median(validations))}
+    monitor = trainer._conflict_monitor(model, x, labels, masks, split, scale)
+    monitor.measure()
+    t0 = time.perf_counter()
+    monitor.measure()
+    per_epoch["conflict monitor"] = 1000 * (time.perf_counter() - t0)
+
+    batches = iter(train_ds.repeat())
+    xb, yb = batch[0], batch[1]
+    forward = tf.function(lambda: model(xb, training=True))
+
+    @tf.function
+    def gradients():
+        with tf.GradientTape() as tape:
+            loss = model.compute_loss(x=xb, y=yb, y_pred=model(xb, training=True))
+        return tape.gradient(loss, model.trainable_variables)
+
+    return {"next batch (input pipeline)": lambda: next(batches), "forward": forward,
+            "forward + backward": gradients, "train step": lambda: step(batch)}, per_epoch
+
+
+def torch_parts(preset, config, data, split, seed: int) -> dict:
+    """The same parts of a PyTorch eager step, as callables (the batch: an index into the in-memory tensor)."""
+    torch.manual_seed(seed)
+    x = data.x if data.x.ndim == 4 else data.x[..., None]
+    mean, std = train_statistics(data.x[split.train], per_feature=False)
+    tasks = {t.name: t for t in preset.tasks}
+    net = TorchNet(preset.model, tasks, mean, std, {})
+    opt = torch.optim.Adam(net.parameters(), lr=config.lr, eps=1e-7)
+    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)).astype(np.float32))
+    ys = {k: torch.from_numpy(np.asarray(v)) for k, v in data.y.items() if k in tasks}
+    weights = dict(config.loss_weights)
+    idx = torch.from_numpy(np.asarray(split.train)[:config.batch_size])
+    xb, yb = xt[idx], {k: v[idx] for k, v in ys.items()}
+    net.train()
+
+    def gradients():
+        opt.zero_grad(set_to_none=True)
+        torch_losses(net, net(xb), yb, weights).backward()
+
+    def step():
+        gradients()
+        for p in net.parameters():
+            if p.grad is not None:
+                torch.nn.utils.clip_grad_norm_([p], config.clipnorm)
+        opt.step()
+
+    return {"next batch (input pipeline)": lambda: (xt[idx], {k: v[idx] for k, v in ys.items()}),
+            "forward": lambda: net(xb), "forward + backward": gradients, "train step": step}
+
+
+def print_profile(preset, config, data, split, seed: int) -> None:
+    keras_calls, per_epoch = keras_parts(preset, config, data, split)
+    torch_calls = torch_parts(preset, config, data, split, seed)
+    parts = interleaved_ms({k: (keras_calls[k], torch_calls[k]) for k in keras_calls})
+    print(f"\nwhere a training step's time goes (batch {config.batch_size}; median ms per call, the two sides' "
+          f"calls alternating):")
+    print(f"{'':<46} {'Keras':>9} {'PyTorch':>9} {'PyTorch / Keras':>16}")
+    for part, (k, t) in parts.items():
+        print(f"{part:<46} {k:9.2f} {t:9.2f} {t / k:15.2f}x")
+    print(f"\nKeras's fit loop, ms per epoch ({int(np.ceil(len(split.train) / config.batch_size))} steps; the three "
+          f"middle lines alternating, medians of 3):")
+    for part, ms in per_epoch.items():
+        print(f"{part:<46} {ms:9.0f}")
+    loop = (per_epoch["fit epoch (steady state)"] - per_epoch["the epoch's steps, train_step in a Python loop"]
+            - per_epoch["validation pass (evaluate)"])
+    print(f"{'fit loop besides the steps and validation':<46} {loop:9.0f}")
+
+
+def one_seed(preset, data_options: dict, args, seed: int, keras_first: bool) -> dict:
+    """Both sides trained once with ``seed`` (the Keras side first or second, alternating between seeds, so a
+    drift in the machine's speed does not favour one side): throughputs and test metrics."""
+    config = make_config(preset, data=data_options, epochs=args.epochs, seed=seed, patience=10_000,
+                         lr_patience=10_000, precision=args.keras_precision)
+    data = load_training_data(preset, config)
+    split = datasets.split(preset, data, config)
+    x = data.x if data.x.ndim == 4 else data.x[..., None]
+    test = np.asarray(split.test)
+    out: dict = {"config": config, "data": data, "split": split}
+
+    def keras_side():
+        import tensorflow as tf
+
+        epochs: list[float] = []
+        trainer = Trainer(preset, config,
+                          subscribers=[lambda e: epochs.append(e["seconds"]) if e["event"] == "epoch" else None])
+        result = trainer.run(data)
+        call = tf.function(lambda i: result.model(i, training=False), autograph=False)
+        predict_in_batches(call, x[test[:512]])  # trace
+        t0 = time.perf_counter()
+        pred = predict_in_batches(call, x[test])
+        out["keras"] = {"fit": result.card["training"]["seconds"], "later epochs": epochs[1:],
+                        "predict": time.perf_counter() - t0, "pred": pred}
+
+    def torch_side():
+        net, fit, epochs = train_torch(preset, config, data, split, seed)
+        torch_predict(net, x[test[:512]])
+        t0 = time.perf_counter()
+        pred = torch_predict(net, x[test])
+        out["torch"] = {"fit": fit, "later epochs": epochs[1:], "predict": time.perf_counter() - t0, "pred": pred}
+
+    for side in ((keras_side, torch_side) if keras_first else (torch_side, keras_side)):
+        side()
+    return out
 
 
 def main() -> None:
@@ -220,53 +421,50 @@ def main() -> None:
     ap.add_argument("--preset", default="shapes-3head")
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--n", type=int, help="examples (default: the preset's)")
-    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--seeds", type=int, default=3, help="seeds 42, 43, ...: each trains both sides once")
     ap.add_argument("--keras-precision", default="float32")
+    ap.add_argument("--profile", action="store_true",
+                    help="also break a training step's time into input, forward, backward, optimiser, fit loop")
     args = ap.parse_args()
     preset = get_preset(args.preset)
     data_options = {**preset.data_defaults, **({"n": args.n} if args.n else {})}
-    config = make_config(preset, data=data_options, epochs=args.epochs, seed=args.seed, patience=10_000,
-                         lr_patience=10_000, precision=args.keras_precision)
-    data = load_training_data(preset, config)
-    split = datasets.split(preset, data, config)
-    n_train = len(split.train)
+    runs = [one_seed(preset, data_options, args, 42 + i, keras_first=i % 2 == 0) for i in range(args.seeds)]
+    config, split = runs[0]["config"], runs[0]["split"]
+    n_train, test = len(split.train), np.asarray(split.test)
     print(f"machine: {machine()}; PyTorch {torch.__version__} ({torch.get_num_threads()} threads); "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"{preset.name}: {n_train} training / {len(split.val)} validation / {len(split.test)} test images, "
+    print(f"{preset.name}: {n_train} training / {len(split.val)} validation / {len(test)} test images, "
           f"batch {config.batch_size}, {config.epochs} epochs, Adam lr {config.lr}, clipnorm {config.clipnorm}, "
-          f"loss weights {dict(config.loss_weights)}; Keras precision {args.keras_precision}, PyTorch float32\n")
+          f"loss weights {dict(config.loss_weights)}; Keras precision {args.keras_precision}, PyTorch float32; "
+          f"seeds {', '.join(str(42 + i) for i in range(args.seeds))}, the side that goes first alternating\n")
 
-    result = Trainer(preset, config).run(data)
-    keras_fit = result.card["training"]["seconds"]
-    x = data.x if data.x.ndim == 4 else data.x[..., None]
-    test = np.asarray(split.test)
-    import tensorflow as tf
-
-    call = tf.function(lambda i: result.model(i, training=False), autograph=False)
-    predict_in_batches(call, x[test[:512]])  # trace
-    t0 = time.perf_counter()
-    keras_pred = predict_in_batches(call, x[test])
-    keras_predict_s = time.perf_counter() - t0
-
-    net, torch_fit = train_torch(preset, config, data, split, args.seed)
-    torch_predict(net, x[test[:512]])
-    t0 = time.perf_counter()
-    torch_pred = torch_predict(net, x[test])
-    torch_predict_s = time.perf_counter() - t0
+    def stat(values) -> str:
+        values = np.asarray(values, dtype=float)
+        return f"{values.mean():.4g} ± {values.std():.2g}" if len(values) > 1 else f"{values[0]:.4g}"
 
     images = n_train * config.epochs
-    rows = [("training images/s (fit, validation included)", images / keras_fit, images / torch_fit, True),
-            ("batched prediction images/s (test split, batches of 512)", len(test) / keras_predict_s,
-             len(test) / torch_predict_s, True)]
+    rows = [("training images/s (whole fit, validation included)",
+             [images / r[side]["fit"] for r in runs for side in ("keras",)],
+             [images / r["torch"]["fit"] for r in runs]),
+            ("training images/s (epochs after the first)",
+             [n_train / np.median(r["keras"]["later epochs"]) for r in runs],
+             [n_train / np.median(r["torch"]["later epochs"]) for r in runs]),
+            ("batched prediction images/s (test split, batches of 512)",
+             [len(test) / r["keras"]["predict"] for r in runs], [len(test) / r["torch"]["predict"] for r in runs])]
     for task in preset.tasks:
-        name, k = metric(task, np.asarray(data.y[task.name])[test], keras_pred[task.name])
-        _, t = metric(task, np.asarray(data.y[task.name])[test], torch_pred[task.name])
-        rows.append((f"test {task.name} {name}", k, t, name != "mae"))
-    print(f"{'':<58} {'Keras (Trainer)':>16} {'PyTorch eager':>14} {'Keras / PyTorch':>16}")
-    for label, k, t, _ in rows:
-        print(f"{label:<58} {k:16.4g} {t:14.4g} {k / t:15.2f}x")
-    print(f"\nfit wall time: Keras {keras_fit:.1f} s, PyTorch {torch_fit:.1f} s; goal: Keras training throughput "
-          f"at least 1.5x PyTorch's ({images / keras_fit / (images / torch_fit):.2f}x here)")
+        k = [metric(task, np.asarray(r["data"].y[task.name])[r["split"].test], r["keras"]["pred"][task.name])
+             for r in runs]
+        t = [metric(task, np.asarray(r["data"].y[task.name])[r["split"].test], r["torch"]["pred"][task.name])
+             for r in runs]
+        rows.append((f"test {task.name} {k[0][0]}", [v for _, v in k], [v for _, v in t]))
+    print(f"{'':<58} {'Keras (Trainer)':>18} {'PyTorch eager':>18} {'Keras / PyTorch':>16}")
+    for label, k, t in rows:
+        print(f"{label:<58} {stat(k):>18} {stat(t):>18} {np.mean(k) / np.mean(t):15.2f}x")
+    ratio = rows[0][1], rows[0][2]
+    per_seed = ", ".join(f"{a / b:.2f}x" for a, b in zip(*ratio, strict=True))
+    print(f"\ngoal: Keras training throughput at least 1.5x PyTorch's; whole fit, per seed: {per_seed}")
+    if args.profile:
+        print_profile(preset, config, runs[0]["data"], split, 42)
 
 
 if __name__ == "__main__":

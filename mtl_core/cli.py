@@ -263,6 +263,9 @@ def cmd_models(args) -> int:
     from mtl_core.control.store import ModelStore
 
     store = ModelStore()
+    if args.make_default:
+        made = store.set_default(args.make_default)
+        print(f"{made.id} is now the default model of {made.preset}", file=sys.stderr)
     defaults = {p.name: (store.default(p.name).id if store.default(p.name) else None) for p in all_presets()}
     rows = []
     for model in store.list():
@@ -458,7 +461,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("models", help="every model: shipped and stored")
+    p = sub.add_parser("models", help="every model: shipped and stored; * marks each preset's default")
+    p.add_argument("--make-default", metavar="ID", help="make model ID its preset's default: the model `predict` "
+                   "and every page of the app use when none is named (a training never changes it by itself)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 

@@ -160,6 +160,20 @@ def gallery(model: StoredModel, n: int, seed: int) -> list[common.Sample]:
     return _gallery(model.preset, model.id, str(model.path), n, seed)
 
 
+def table(frame, **kwargs) -> None:
+    """A read-only table: missing values blank (not "None"), numbers to 4 decimals, long text columns wide."""
+    import pandas as pd
+
+    config = kwargs.pop("column_config", {}) or {}
+    for column in frame.columns:
+        if column not in config and frame[column].dtype == object and frame[column].astype(str).str.len().max() > 40:
+            config[column] = st.column_config.TextColumn(column, width="large")
+    styled = frame.style.format(precision=4, na_rep="", thousands=",",
+                                subset=[c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])])
+    styled = styled.format(na_rep="", subset=[c for c in frame.columns if not pd.api.types.is_float_dtype(frame[c])])
+    st.dataframe(styled, hide_index=True, column_config=config, **kwargs)
+
+
 def store() -> ModelStore:
     return ModelStore()
 
@@ -204,16 +218,20 @@ def shown_to_session(model: StoredModel) -> bool:
 
 
 def model_picker(preset, key: str) -> StoredModel | None:
-    """A select box of the preset's models (default: the model another page chose, else the store's
-    default, i.e. the newest stored model, else the shipped one); None, with the way to get one, when
-    there is none."""
+    """A select box of the preset's models, the default first (the one chosen on Models, else the shipped one,
+    else the first trained), each entry with its test metrics and how it was trained. It shows the model this
+    session opened (a training it ran, a point on Trade-offs, the URL), else the default. None, with the way to
+    get one, when there is no model."""
+    from mtl_core.views.models import picker_label
+
     models = [m for m in store().list(preset.name) if shown_to_session(m)]  # not another visitor's own data
     if not models:
         no_model_message(preset)
         return None
-    labels = {m.id: f"{m.id} · {m.origin}{' · ' + m.card.get('created', '') if m.card.get('created') else ''}"
-              for m in models}
-    default = models[0].id  # ModelStore.default: newest stored model, else shipped
+    found = store().default(preset.name)
+    default = found.id if found is not None and any(m.id == found.id for m in models) else models[0].id
+    models.sort(key=lambda m: m.id != default)  # stable: the default first, then newest stored, then shipped
+    labels = {m.id: picker_label(m, default) for m in models}
     ids = [m.id for m in models]
     chosen_id = st.session_state.get(CHOSEN_KEY, {}).get(preset.name)
     shown = st.session_state.get(picker_key(key, preset.name), chosen_id if chosen_id in ids else ids[0])
@@ -225,8 +243,9 @@ def model_picker(preset, key: str) -> StoredModel | None:
     widget = picker_key(key, preset.name)
     chosen = st.selectbox("Model", ids, index=index, key=widget,
                           on_change=lambda: st.query_params.update(model=st.session_state[widget]),
-                          format_func=lambda i: labels[i] + ("  (default)" if i == default else ""),
-                          help="Newest model in the store first, then the shipped ones (weights/).")
+                          format_func=labels.__getitem__,
+                          help="★ the preset's default (chosen on the Models page, else the shipped model, else "
+                               "the first trained), then the newest model in the store, then the shipped ones.")
     st.query_params["model"] = chosen
     return next(m for m in models if m.id == chosen)
 

@@ -72,6 +72,10 @@ def main() -> None:
             elif model is None:
                 st.warning(f"No trained model yet. Train one: `python -m mtl_core train --preset {preset.name}`")
             else:
+                st.page_link("pages/predict.py", label=f"Try it: predict with {preset.name}",
+                             icon=":material/online_prediction:", query_params={"preset": preset.name},
+                             help="Opens Predict on this preset: upload an image (or a CSV row), or pick a test "
+                                  "sample, and see every head's answer.")
                 st.caption(f"Model `{model.id}` ({model.source}); data: {model.card['data']['source']}")
                 st.dataframe(home_view.headline_metrics(preset, model), hide_index=True)
                 st.caption(f"Reference (seed): {preset.reference.get('note', '') or 'none reported'}")
@@ -81,8 +85,8 @@ def main() -> None:
         st.markdown(
             f"- **shipped**: read-only models for the offline presets in `{shipped_dir()}` "
             f"(`MTL_WEIGHTS` points elsewhere)\n"
-            f"- **store**: models you train, in `{mtl_home() / 'models'}` (`MTL_HOME`); the newest one of a preset is "
-            f"its default\n"
+            f"- **store**: models you train, in `{mtl_home() / 'models'}` (`MTL_HOME`); a new one "
+            f"becomes a preset's default only when you choose it (Make default, on Models)\n"
             "- **Hugging Face Hub**: pull a model from a repo, or publish one, on the Models page "
             "(`python -m mtl_core pull` / `push`); pulled models go into the store")
 

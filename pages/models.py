@@ -25,6 +25,23 @@ def colour(correct) -> str:
     return "" if correct is None else "background-color: #dcfce7" if correct else "background-color: #fee2e2"
 
 
+def default_button(store, model) -> None:
+    """"Make default" for the owner, or why this model is (not) the default."""
+    current = store.default(model.preset)
+    if current is not None and current.id == model.id:
+        st.caption(f"★ The default of {model.preset}: {store.default_reason(model.preset)}.")
+    elif not _access.allowed("make-default"):
+        st.caption("Only the owner of this app can change the default model.")
+    elif st.button("Make default", key=f"make-default-{model.id}", icon=":material/star:",
+                   help=f"Every page and command opens this model first for {model.preset}, for everyone, "
+                        f"instead of {current.id if current else 'none'}."):
+        with ui.guard("making the model the default"):
+            _access.require("make-default")
+            store.set_default(model.id)
+            st.session_state["models-flash"] = f"{model.id} is now the default of {model.preset}."
+            st.rerun()
+
+
 def main() -> None:
     ui.page_setup("models")
 
@@ -40,8 +57,10 @@ def main() -> None:
         table = models_view.model_rows(store, all_presets(), shown=ui.shown_to_session)
         if len(table):
             st.caption("Every model on this machine: the store ($MTL_HOME/models) and the shipped ones (weights/). "
-                       "★ marks each preset's default (the newest stored model, else the shipped one).")
-            st.dataframe(table, hide_index=True)
+                       "★ marks each preset's default, the model every page opens first: the one chosen with "
+                       "\"Make default\", else the shipped one, else the first trained. A training never "
+                       "changes it by itself.")
+            ui.table(table)
 
     st.subheader(f"Models of `{preset.name}`")
     _hub.pull_section(preset)  # before the picker: a preset with no model yet can get one here
@@ -69,13 +88,15 @@ def main() -> None:
             + f" · weighting {config.get('weighting', 'static')} · seed {config.get('seed', '?')}")
 
         st.markdown("##### Metrics")
-        st.dataframe(models_view.metrics_table(card), hide_index=True)
+        ui.table(models_view.metrics_table(card))
         note = (card.get("reference") or {}).get("note")
         if note:
             st.caption(f"Reference (seed): {note}. Our models are trained on this studio's data; where that is not "
                        "the seed's data the numbers are not the same task.")
 
-        left, right = st.columns([1, 1])
+        left, middle, right = st.columns([1, 1, 1])
+        with middle:
+            default_button(store, model)
         with left:
             if models_view.private_origin(model) and not _access.allowed("download-private"):
                 st.caption("Pulled from a private Hub repository: only the owner can download it.")

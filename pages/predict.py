@@ -97,25 +97,28 @@ def sample_gallery(s: PageState) -> None:
     with ui.guard("the sample gallery"):
         gallery = ui.gallery(s.model, 12, seed)
         chosen_key = f"gallery-pick-{s.model.id}"
+        pick = st.session_state.get(chosen_key)
+        # The picked sample's answer comes first, where the eye is (under the gallery it was below the fold,
+        # and a click seemed to change nothing); the buttons set the pick before the page reruns.
+        if pick is not None and pick < len(gallery):
+            sample = gallery[pick]
+            st.markdown(f"**Test sample #{sample.index}**")
+            show_images(s, [sample.x], [f"test sample #{sample.index}"], "sample", truth=sample.labels)
+            st.divider()
         st.caption("Examples of this model's own test split (it never trained on them), with their true labels. "
                    "Pick one to see what every head says.")
         columns = st.columns(6)
         for i, sample in enumerate(gallery):
             with columns[i % 6]:
                 st.image(sample.image, width="stretch")
-                if st.button(f"#{sample.index}", key=f"pick-{s.model.id}-{i}", width="stretch",
-                             help="Predict this sample"):
-                    st.session_state[chosen_key] = i
+                st.button(f"#{sample.index}", key=f"pick-{s.model.id}-{i}", width="stretch",
+                          help="Predict this sample", type="primary" if i == pick else "secondary",
+                          on_click=st.session_state.__setitem__, args=(chosen_key, i))
                 st.caption("  \n".join(f"{h}: {v}" for h, v in sample.labels.items()))
         if st.button("Other samples", key=f"reshuffle-{s.model.id}", icon=":material/shuffle:"):
             st.session_state[seed_key] = seed + 1
             st.session_state.pop(chosen_key, None)
             st.rerun()
-        pick = st.session_state.get(chosen_key)
-        if pick is not None and pick < len(gallery):
-            sample = gallery[pick]
-            st.markdown(f"**Test sample #{sample.index}**")
-            show_images(s, [sample.x], [f"test sample #{sample.index}"], "sample", truth=sample.labels)
 
 
 def table_page(s: PageState) -> None:

@@ -30,6 +30,47 @@ POLL_SECONDS = 1.0
 JOB_KEY = "train-job"  # {preset: job id} followed by this session
 
 
+def show_queue(s: JobPanel, followed: str | None) -> None:
+    """The queue and the history of jobs, redrawn while any job is queued or running (a job that ends is shown
+    as done, not frozen at its last percentage)."""
+    jobs = s.queue.list()
+    if not jobs:
+        st.caption("No jobs yet. The CLI sees the same queue: `python -m mtl_core jobs`.")
+        return
+    st.dataframe(train_form.jobs_table(jobs), hide_index=True, column_config={
+        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent")})
+    waiting = [j.id for j in jobs if j.state in ("queued", "running") and j.id != followed and _access.owns(j)]
+    if waiting:
+        c1, c2 = st.columns([3, 1])
+        chosen = c1.selectbox("Another job", waiting, key="train-other-job", label_visibility="collapsed")
+        if c2.button("Cancel that job", key="train-cancel-other"):
+            with st.spinner("Stopping…"):
+                s.queue.cancel(chosen)
+            st.rerun()
+    if all(j.finished for j in jobs) and st.session_state.pop("train-queue-watching", False):
+        st.rerun(scope="app")  # every job ended: stop polling (the next run draws the table without run_every)
+
+
+# ----------------------------------------------------------------------------- the form
+def weight_input(task, default: float, key: str) -> float:
+    """A head's loss weight: a slider to drag and a box to type in, kept equal (each one's change sets the
+    other before the page reruns)."""
+    slider, box = f"{key}", f"{key}-typed"
+    st.session_state.setdefault(slider, float(default))
+    st.session_state.setdefault(box, float(default))
+
+    def follow(source: str, target: str) -> None:
+        st.session_state[target] = st.session_state[source]
+
+    left, right = st.columns([4, 1], vertical_alignment="bottom")
+    left.slider(f"{task.name} ({task.kind})", key=slider, on_change=follow, args=(slider, box),
+                help=f"How much {task.name}'s loss counts in the total (preset default {default:g}). "
+                     f"0 leaves the head untrained.", **train_form.SLIDER)
+    right.number_input(f"{task.name} weight", key=box, on_change=follow, args=(box, slider), format="%.2f",
+                       label_visibility="collapsed", **train_form.SLIDER)
+    return float(st.session_state[slider])
+
+
 # ----------------------------------------------------------------------------- the job
 def show_job(s: JobPanel, job_id: str) -> None:
     s.queue.advance()  # notices a finished or dead training and starts the next one
@@ -97,17 +138,14 @@ def main() -> None:
         st.subheader("Loss weights")
         weights = {}
         for task in preset.tasks:
-            weights[task.name] = st.slider(
-                f"{task.name} ({task.kind})", value=float(defaults.loss_weights[task.name]), key=f"{key}-w-{task.name}",
-                help=f"How much {task.name}'s loss counts in the total (preset default "
-                     f"{defaults.loss_weights[task.name]:g}). 0 leaves the head untrained.", **train_form.SLIDER)
+            weights[task.name] = weight_input(task, defaults.loss_weights[task.name], f"{key}-w-{task.name}")
         conditioned = st.toggle("One model for every weighting (loss-conditioned)", key=f"{key}-conditioned",
                                 help="The loss weights become an input of the model, drawn per example while it "
                                      "trains; the sliders give its default. Explore it on the Trade-offs page.")
         choices = train_form.method_choices()
         method = st.selectbox("Weighting method", list(choices), key=f"{key}-method", disabled=conditioned,
-                              format_func=lambda m: f"{m}: {choices[m]}",
                               help="Adaptive methods change the weights during training; the sliders multiply them.")
+        st.caption(f"**{method}**: {choices[method]}")
         if conditioned:
             method = defaults.weighting
         method_options = {}
@@ -129,8 +167,13 @@ def main() -> None:
         seed = b.number_input("Seed", 0, 2**31 - 1, defaults.seed, key=f"{key}-seed")
         limit = a.number_input("Training-set size", 0, caps.train_examples if caps else 10_000_000,
                                caps.train_examples if caps else 0, step=100, key=f"{key}-limit",
-                               help="Train on a random subset of this many examples (0: all of them)."
+                               help="Take a random subset of this many examples before the split into training, "
+                                    "validation and test (0: all of them)."
                                     + (f" Visitors: at most {caps.train_examples:,}." if caps else ""))
+        if limit:
+            sizes = train_form.split_sizes(int(limit))
+            a.caption(f"{int(limit):,} examples → {sizes['train']:,} to train on, {sizes['validation']:,} to "
+                      f"validate, {sizes['test']:,} to test")
         precision = b.selectbox("Precision", ["auto", "float32", "mixed_bfloat16", "mixed_float16"],
                                 key=f"{key}-precision",
                                 help="auto: float16 mixed precision on a GPU, bfloat16 on a CPU that has it, "
@@ -170,8 +213,9 @@ def main() -> None:
         config = train_form.check(argv)
         trained = train_form.find_trained(store, config)
     except UserError as exc:
-        st.error(str(exc))
-    st.code(train_form.command_line(argv), language="bash", wrap_lines=True)
+        st.error(train_form.plain_words(str(exc)))
+    with st.expander("The same training from a terminal"):
+        st.code(train_form.command_line(argv), language="bash", wrap_lines=True)
 
     left, right = st.columns([1, 3])
     if left.button("Train", type="primary", disabled=config is None, key=f"{key}-submit", icon=":material/play_arrow:"):
@@ -212,21 +256,10 @@ def main() -> None:
                 st.fragment(show_job, run_every=POLL_SECONDS if active else None)(s, followed)
 
         st.subheader("Queue")
-        if jobs:
-            table = train_form.jobs_table(jobs)
-            st.dataframe(table, hide_index=True, column_config={
-                "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0,
-                                                            format="percent")})
-            waiting = [j.id for j in jobs if j.state in ("queued", "running") and j.id != followed and _access.owns(j)]
-            if waiting:
-                c1, c2 = st.columns([3, 1])
-                chosen = c1.selectbox("Another job", waiting, key="train-other-job", label_visibility="collapsed")
-                if c2.button("Cancel that job", key="train-cancel-other"):
-                    with st.spinner("Stopping…"):
-                        queue.cancel(chosen)
-                    st.rerun()
-        else:
-            st.caption("No jobs yet. The CLI sees the same queue: `python -m mtl_core jobs`.")
+        active = any(not j.finished for j in jobs)
+        if active:
+            st.session_state["train-queue-watching"] = True
+        st.fragment(show_queue, run_every=POLL_SECONDS * 2 if active else None)(s, followed)
 
 
 main()

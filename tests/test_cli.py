@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,26 @@ def test_presets_json_lists_heads_and_the_available_model(cli_env, tiny_store):
         ("shape", "multiclass"), ("orientation", "multiclass"), ("intensity", "regression")]
     assert preset["model_available"] is True
     assert preset["default_model"] == model_id
+
+
+def test_models_make_default_makes_a_new_model_the_default_and_a_wrong_id_exits_2(cli_env, tiny_store, tmp_path):
+    from pathlib import Path
+
+    store, model_id, _ = tiny_store
+    env = {**cli_env, "MTL_HOME": str(tmp_path), "MTL_WEIGHTS": str(Path(__file__).resolve().parents[1] / "weights")}
+    shutil.copytree(store.find(model_id).path, tmp_path / "models" / model_id)  # newer than the shipped model
+    before = {m["id"]: m["default"] for m in one_json_line(run_cli(["models", "--json"], env).stdout)["models"]}
+    assert before[model_id] is False  # a new model is not the default until someone says so
+
+    proc = run_cli(["models", "--make-default", model_id, "--json"], env)
+
+    assert_ok(proc)
+    assert f"{model_id} is now the default model of {PRESET}" in proc.stderr
+    after = {m["id"]: m["default"] for m in one_json_line(proc.stdout)["models"]}
+    assert after[model_id] is True and sum(after.values()) == 3  # one default per preset with a model
+    wrong = run_cli(["models", "--make-default", "shapes-3head-000000000000"], env)
+    assert wrong.returncode == 2 and "no model 'shapes-3head-000000000000'" in wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1
 
 
 def test_models_json_lists_the_tiny_model_as_default(cli_env, tiny_store):

@@ -371,6 +371,17 @@ def test_common_formats(tmp_path, fmt, tol):
     assert light == pytest.approx(250 / 255, abs=tol) and dark == pytest.approx(0.0, abs=tol)
 
 
+def test_a_photo_of_another_shape_is_cropped_to_its_centre_not_squashed():
+    wide = np.zeros((30, 90), np.uint8)
+    wide[:, 30:60] = 255  # the middle third white: what a person centres in a photo
+    out = prepare_image(Image.fromarray(wide), (32, 32), 1)[..., 0]
+    assert out.min() > 0.99  # the centre square, all of it white (squashed, two thirds would be black)
+    tall = prepare_image(Image.fromarray(wide.T.copy()), (32, 32), 1)[..., 0]
+    assert tall.min() > 0.99
+    same_shape = prepare_image(Image.fromarray(wide), (16, 48), 1)[..., 0]  # 1:3, as the image: nothing cut
+    assert same_shape[:, :14].max() < 0.01 and same_shape[:, 18:30].min() > 0.99
+
+
 def test_file_like_and_bytes_inputs(tmp_path):
     path = save(halves("L", 0, 255), tmp_path / "up.png")
     data = path.read_bytes()

@@ -298,6 +298,7 @@ def test_models_page_deletes_a_stored_model_after_confirmation(shipped):
     stored = shipped / "models" / "churn-spend-0123456789ab"
     shutil.copytree(source, stored)
     at = open_page("churn-spend", "models")
+    at.selectbox(key="models-model-churn-spend").set_value(stored.name).run()  # the shipped one is the default
 
     at.button(key="delete-churn-spend-0123456789ab").click().run()
     assert stored.exists()  # not yet: a confirmation first
@@ -307,7 +308,32 @@ def test_models_page_deletes_a_stored_model_after_confirmation(shipped):
     assert not at.exception
     assert not stored.exists()
     assert any("Deleted churn-spend-0123456789ab" in s.value for s in at.success)
-    assert source.exists()  # the shipped one stays, and is now the default again
+    assert source.exists()  # the shipped one stays, the default
+
+
+def test_a_new_model_is_not_the_default_until_make_default_is_clicked(shipped):
+    import json
+
+    source = next(WEIGHTS.glob("churn-spend-*"))
+    stored = shipped / "models" / "churn-spend-0123456789ab"
+    shutil.copytree(source, stored)
+    card = json.loads((stored / "card.json").read_text())
+    (stored / "card.json").write_text(json.dumps({**card, "id": stored.name, "created": "2099-01-01T00:00:00Z"}))
+
+    at = open_page("churn-spend", "models")
+    picker = at.selectbox(key="models-model-churn-spend")
+    assert picker.value == source.name  # the shipped model stays first although the copy is newer
+    assert picker.options[0].startswith("★ default · churn accuracy") and "epochs" in picker.options[0]
+    picker.set_value(stored.name).run()
+    assert at.button(key=f"make-default-{stored.name}")  # not the default: the owner may make it so
+    at.button(key=f"make-default-{stored.name}").click().run()
+
+    assert not at.exception
+    assert any(f"{stored.name} is now the default of churn-spend" in s.value for s in at.success)
+    assert json.loads((shipped / "models" / "defaults.json").read_text()) == {"churn-spend": stored.name}
+    again = open_page("churn-spend", "models")  # another visitor: the chosen model first
+    assert again.selectbox(key="models-model-churn-spend").value == stored.name
+    assert "chosen as the default" in texts(again, "caption")
 
 
 # ----------------------------------------------------------------------------- mtl_core.views.common

@@ -68,16 +68,16 @@ def test_a_shared_link_names_a_model_that_is_not_the_default(tiny_store, monkeyp
     shipped = next(p.name for p in WEIGHTS.iterdir() if p.name.startswith("shapes-3head-"))
     at = AppTest.from_file(APP, default_timeout=90)
     at.query_params["preset"] = "shapes-3head"
-    at.query_params["model"] = shipped
+    at.query_params["model"] = tiny_id  # a stored model: the shipped one stays the default (nobody chose another)
     at.run()
     at.switch_page("pages/models.py").run()
-    assert next(box for box in at.selectbox if box.label == "Model").value == shipped  # not the newer tiny one
+    assert next(box for box in at.selectbox if box.label == "Model").value == tiny_id
     unknown = AppTest.from_file(APP, default_timeout=90)
     unknown.query_params["preset"] = "shapes-3head"
     unknown.query_params["model"] = "shapes-3head-000000000000"
     unknown.run()
     unknown.switch_page("pages/models.py").run()
-    assert next(box for box in unknown.selectbox if box.label == "Model").value == tiny_id  # the default
+    assert next(box for box in unknown.selectbox if box.label == "Model").value == shipped  # the default
 
 
 def test_an_image_batch_downloads_as_csv_and_json_with_its_bad_file(shipped_home, tmp_path):

@@ -220,17 +220,39 @@ def test_shipped_model_is_found_listed_and_default_when_store_is_empty(shipped_s
     assert store.resolve(PRESET, model_id).source == "shipped"
 
 
-def test_a_store_model_of_the_preset_replaces_the_shipped_default(shipped_store):
+def test_a_new_training_does_not_replace_the_default_until_someone_makes_it_the_default(shipped_store):
     store, model_id = shipped_store
     store.root.mkdir(parents=True)
-    mine = _copy_model(store.shipped / model_id, store.root, f"{PRESET}-aaaaaaaaaaaa")
-    assert store.default(PRESET).id == mine.name
-    assert store.default(PRESET).source == "store"
-    assert {(m.id, m.source) for m in store.list(PRESET)} == {(model_id, "shipped"), (mine.name, "store")}
-    # A store model of another preset does not.
-    store.delete(mine.name)
-    _copy_model(store.shipped / model_id, store.root, "color-digits-bbbbbbbbbbbb", preset="color-digits")
+    mine = _copy_model(store.shipped / model_id, store.root, f"{PRESET}-aaaaaaaaaaaa", created="2099-01-01T00:00:00Z")
+    assert store.list(PRESET)[0].id == mine.name  # the newest is listed first...
+    assert store.default(PRESET).id == model_id  # ...but the shipped model stays the default
+    assert store.default_reason(PRESET) == "the shipped model"
+
+    assert store.set_default(mine.name).id == mine.name
+    assert store.default(PRESET).id == mine.name and store.resolve(PRESET).id == mine.name
+    assert store.default_reason(PRESET) == "chosen as the default"
+    assert json.loads(store.defaults_file.read_text()) == {PRESET: mine.name}
+    assert ModelStore(root=store.root, shipped=store.shipped).default(PRESET).id == mine.name  # another process
+    assert [n for n in _leftovers(store.root) if n.startswith(".")] == []  # through a temporary file, none left
+
+    store.delete(mine.name)  # the chosen model is gone: back to the shipped one
     assert store.default(PRESET).id == model_id
+    with pytest.raises(UserError, match="no model 'nope-000000000000'"):
+        store.set_default("nope-000000000000")
+
+
+def test_without_a_shipped_model_the_first_model_trained_stays_the_default(tiny_store, tmp_path):
+    store, model_id, _ = tiny_store
+    source = store.find(model_id).path
+    root = tmp_path / "models"
+    root.mkdir()
+    first = _copy_model(source, root, f"{PRESET}-111111111111", created="2026-01-01T00:00:00Z")
+    _copy_model(source, root, f"{PRESET}-222222222222", created="2026-06-01T00:00:00Z")  # a later experiment
+    mine = ModelStore(root=root, shipped=False)
+    assert mine.default(PRESET).id == first.name
+    assert mine.default_reason(PRESET) == "the first model trained (none was chosen)"
+    (root / "defaults.json").write_text("{not json")  # a damaged file counts as no choice
+    assert mine.default(PRESET).id == first.name
 
 
 def test_a_store_copy_hides_the_shipped_model_of_the_same_id(shipped_store):

@@ -188,6 +188,24 @@ def test_unseen_category_encodes_as_all_zeros_with_a_warning_naming_the_column()
     assert len(warnings) == 1 and "'plan'" in warnings[0] and "'z'" in warnings[0]
 
 
+def test_a_number_outside_the_training_range_predicts_with_a_warning_naming_column_and_range():
+    enc = TabularEncoder.fit(small_frame(), ["age", "plan", "calls"])
+    assert enc.ranges == {"age": (20.0, 50.0), "calls": (1.0, 5.0)}  # from the training rows, missing cells left out
+
+    _, inside = enc.encode_row({"age": "50", "plan": "a", "calls": "1"}, "row 2")  # the ends are inside
+    x, outside = enc.encode_row({"age": "80", "plan": "a", "calls": "3"}, "row 3")
+
+    assert inside == []
+    assert outside == ["column 'age': 80 is outside the training range 20 to 50 (the model was never shown such a "
+                       "value: treat this answer with care)"]
+    assert x[0] == pytest.approx((80 - enc.numeric["age"][0]) / enc.numeric["age"][1])  # still predicted
+    _, imputed = enc.encode_row({"age": "", "plan": "a", "calls": "3"}, "row 4")
+    assert not any("outside" in w for w in imputed)  # an imputed median is never out of range
+    assert TabularEncoder.from_dict(json.loads(json.dumps(enc.to_dict()))).ranges == enc.ranges
+    old = {k: v for k, v in enc.to_dict().items() if k != "ranges"}  # a card written before ranges were kept
+    assert TabularEncoder.from_dict(old).encode_row({"age": "80", "plan": "a", "calls": "3"}, "row 3")[1] == []
+
+
 @pytest.mark.parametrize("value, needle", [("many", "'many' is not a number"), ("inf", "infinite"),
                                            ("-inf", "infinite")])
 def test_bad_numeric_cell_names_the_row_and_column(value, needle):
@@ -268,8 +286,9 @@ def test_saved_model_predicts_every_csv_row_like_the_in_memory_model(lib_model, 
     assert [item["input"] for item in items] == [f"customers.csv: row {i + 2}" for i in range(300)]
     assert not any("error" in item for item in items)
     warned = [w for item in items for w in item.get("warnings", [])]
-    # rows like the training data: only the novelty check's own false alarms (its threshold is the 99th percentile)
-    assert all("unlike" in w for w in warned) and len(warned) <= 0.05 * len(items)
+    # rows like the training data: only the novelty check's own false alarms (its threshold is the 99th percentile),
+    # and a validation or test row a little past the training split's extremes
+    assert all("unlike" in w or "outside the training range" in w for w in warned) and len(warned) <= 0.05 * len(items)
     churn = np.array([item["outputs"]["churn"]["probability"] for item in items])
     spend = np.array([item["outputs"]["spend"]["value"] for item in items])
     np.testing.assert_allclose(churn, want["churn"], atol=2e-6)

@@ -170,8 +170,22 @@ def test_all_zero_weights_show_the_reason_and_disable_train(studio):
     at.run()
 
     assert any("every weight is zero" in e.value for e in at.error), [e.value for e in at.error]
+    assert all("--" not in e.value for e in at.error)  # the form's words ("Loss weights: ..."), not the CLI's flags
     assert at.button(key=f"{KEY}-submit").disabled
     assert JobQueue().list() == []
+
+
+def test_a_weight_can_be_typed_and_the_training_set_size_says_what_the_split_leaves(studio):
+    at = open_page("train")
+    at.number_input(key=f"{KEY}-w-orientation-typed").set_value(0.75).run()
+    assert at.slider(key=f"{KEY}-w-orientation").value == 0.75  # the slider follows the typed weight
+    at.slider(key=f"{KEY}-w-orientation").set_value(1.25).run()
+    assert at.number_input(key=f"{KEY}-w-orientation-typed").value == 1.25  # and the box the slider
+    at.number_input(key=f"{KEY}-limit").set_value(300).run()
+
+    assert "orientation=1.25" in at.code[0].value and "--limit 300" in at.code[0].value
+    assert any("300 examples → 204 to train on, 51 to validate, 45 to test" in c.value for c in at.caption)
+    assert not at.exception
 
 
 @pytest.mark.slow

@@ -45,6 +45,7 @@ ACTIONS = {a.name: a for a in (
     Action("pull-private", OWNER, "pull from a private repository (with the server's HF_TOKEN or a typed one)"),
     Action("push", OWNER, "publish a model on the Hugging Face Hub"),
     Action("delete", OWNER, "delete a stored model"),
+    Action("make-default", OWNER, "make a model its preset's default, the one every visitor sees first"),
     Action("use-server-token", OWNER, "act on the Hub with the server's HF_TOKEN"),
 )}
 

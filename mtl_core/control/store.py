@@ -164,10 +164,56 @@ class ModelStore:
                 seen[folder.name] = StoredModel(folder.name, folder, card, source)
         return sorted(seen.values(), key=lambda m: (m.source == "store", m.card.get("created", "")), reverse=True)
 
+    # -- the default model of each preset ------------------------------------------------------------
+    # A training never changes what everyone sees: the default is the model someone chose ("Make default" on
+    # the Models page, `models --make-default`), else the shipped one, else the first one trained. A 2-epoch
+    # experiment or a sweep's last point must not replace a good model on Home, Predict and Models.
+
+    @property
+    def defaults_file(self) -> Path:
+        return self.root / "defaults.json"
+
+    def chosen_defaults(self) -> dict[str, str]:
+        """{preset: model id} as chosen; an unreadable file counts as no choice (it is rewritten on the next)."""
+        try:
+            data = json.loads(self.defaults_file.read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
     def default(self, preset: str) -> StoredModel | None:
-        """The newest model in the store, else the shipped one."""
+        """The chosen default of ``preset`` when it still exists, else its newest shipped model, else the
+        first model trained for it (the oldest in the store)."""
         models = self.list(preset)
-        return models[0] if models else None
+        chosen = self.chosen_defaults().get(preset)
+        for model in models:
+            if model.id == chosen:
+                return model
+        shipped = [m for m in models if m.source == "shipped"]
+        if shipped:
+            return shipped[0]
+        return min(models, key=lambda m: m.card.get("created", "")) if models else None
+
+    def default_reason(self, preset: str) -> str:
+        """Why :meth:`default` is the one it is, in words for a caption."""
+        found = self.default(preset)
+        if found is None:
+            return "no model yet"
+        if self.chosen_defaults().get(preset) == found.id:
+            return "chosen as the default"
+        return "the shipped model" if found.source == "shipped" else "the first model trained (none was chosen)"
+
+    def set_default(self, model_id: str) -> StoredModel:
+        """Make ``model_id`` its preset's default, for every page and command (written atomically)."""
+        found = self.find(model_id)
+        if found is None:
+            raise UserError(f"--make-default: no model {model_id!r} in the store ({self.root}) or in weights/")
+        chosen = {**self.chosen_defaults(), found.preset: found.id}
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".tmp-defaults-{os.getpid()}-json"  # the name clean_up knows (pid before the end)
+        tmp.write_text(json.dumps(chosen, indent=1, sort_keys=True))
+        os.replace(tmp, self.defaults_file)
+        return found
 
     def resolve(self, preset: str, ref: str | None = None) -> StoredModel:
         """A model by id, by folder path, or the preset's default; a clear error when there is none."""

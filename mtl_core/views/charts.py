@@ -18,6 +18,37 @@ SPLIT_COLOURS = {"train": "#2563eb", "val": "#f59e0b", "test": "#10b981"}
 FONT = dict(size=12)
 
 
+# Metrics that live in [0, 1] (accuracy, AUC, ...): their axes never leave it, and span at least MIN_SPAN so that a
+# change of 0.008 looks like one, not like a cliff. Losses and errors are drawn from 0.
+BOUNDED_METRICS = ("accuracy", "auc", "f1", "precision", "recall", "r2")
+MIN_SPAN = 0.1
+
+
+def is_bounded(metric: str) -> bool:
+    return any(metric == m or metric.endswith("_" + m) or metric.endswith(" " + m) for m in BOUNDED_METRICS)
+
+
+def metric_range(metric: str, values) -> list[float] | None:
+    """The y (or x) range of a metric's axis: inside [0, 1] and at least MIN_SPAN wide for a bounded metric,
+    from 0 to a little over the largest value for a loss or an error; None (Plotly's own) when nothing is
+    finite, or for a value that can be negative."""
+    finite = [float(v) for v in np.ravel(np.asarray(values, dtype=float)) if np.isfinite(v)]
+    if not finite:
+        return None
+    lo, hi = min(finite), max(finite)
+    if is_bounded(metric):
+        pad = max(MIN_SPAN - (hi - lo), 0) / 2 + 0.05 * (hi - lo)
+        lo, hi = lo - pad, hi + pad
+        if lo < 0:
+            lo, hi = 0.0, min(1.0, hi - lo)
+        if hi > 1:
+            lo, hi = max(0.0, lo - (hi - 1)), 1.0
+        return [lo, hi + 0.01 * (hi == 1.0)]  # a point at 1.0 is drawn whole, not cut in half
+    if lo >= 0:
+        return [0.0, hi * 1.08 if hi > 0 else 1.0]
+    return None
+
+
 def _compact(fig: go.Figure, height: int, *, legend: bool = False, title: str | None = None) -> go.Figure:
     top = 44 if title or legend else 8
     fig.update_layout(height=height, margin=dict(l=8, r=8, t=top, b=8), font=FONT, showlegend=legend,
@@ -55,14 +86,15 @@ def probability_bars(items: list[tuple[str, float]], *, title: str | None = None
 
 
 def binary_bar(p_positive: float, class_names: tuple[str, str] | list[str]) -> go.Figure:
-    """One bar split into P(negative) and P(positive), with the 0.5 decision threshold marked."""
+    """One bar split into P(negative) and P(positive), with the 0.5 decision threshold marked. Each class keeps its
+    colour whatever the answer (grey: the negative class, blue: the positive one), so a colour means one class."""
     neg, pos = class_names
     fig = go.Figure()
     winner = pos if p_positive >= 0.5 else neg
-    for name, value in ((neg, 1 - p_positive), (pos, p_positive)):
-        fig.add_trace(go.Bar(x=[value], y=[""], orientation="h", name=name,
-                             marker_color=ACCENT if name == winner else "#cbd5e1",
-                             text=f"{name} {value:.1%}" if value >= 0.2 else "", textposition="inside",
+    for name, value, colour in ((neg, 1 - p_positive, "#cbd5e1"), (pos, p_positive, ACCENT)):
+        label = f"<b>{name} {value:.1%}</b>" if name == winner else f"{name} {value:.1%}"
+        fig.add_trace(go.Bar(x=[value], y=[""], orientation="h", name=name, marker_color=colour,
+                             text=label if value >= 0.2 else "", textposition="inside",
                              insidetextanchor="middle",
                              hovertemplate=f"{name}: %{{x:.2%}}<extra></extra>"))
     fig.add_vline(x=0.5, line_dash="dot", line_color="#475569")
@@ -128,7 +160,8 @@ def training_curves(curves: dict, epochs: list[int], *, title: str | None = None
                                          line=dict(color=SPLIT_COLOURS[split], dash=dash),
                                          legendgroup=split, showlegend=col == 1), row=1, col=col)
         fig.update_xaxes(title_text="epoch", row=1, col=col, **_epoch_ticks(epochs))
-        fig.update_yaxes(title_text=metric, row=1, col=col)
+        both = [v for split in ("train", "val") for v in curves.get(split, {}).get(metric) or []]
+        fig.update_yaxes(title_text=metric, row=1, col=col, range=metric_range(metric, both))
     return _compact(fig, 280, legend=True, title=title)
 
 
@@ -141,14 +174,20 @@ def loss_and_lr(history: dict) -> go.Figure:
         if isinstance(values, list) and values:
             fig.add_trace(go.Scatter(x=epochs, y=values, mode=_mode(values), name=f"{split} loss",
                                      line=dict(color=SPLIT_COLOURS[split], dash=dash)), secondary_y=False)
-    if history.get("lr"):
-        fig.add_trace(go.Scatter(x=epochs, y=history["lr"], mode=_mode(history["lr"]), name="learning rate",
+    rates = history.get("lr") or []
+    title = "total loss and learning rate"
+    if rates and len(set(rates)) == 1:  # a constant rate is a fact, not a curve (and no log axis around it)
+        title = f"total loss (learning rate constant at {rates[0]:g})"
+    elif rates:  # reduced on plateaus: factors of 10 read best on a log axis
+        fig.add_trace(go.Scatter(x=epochs, y=rates, mode=_mode(rates), name="learning rate",
                                  line=dict(color="#64748b", dash="dot")), secondary_y=True)
         fig.update_yaxes(type="log", title_text="learning rate", secondary_y=True, showgrid=False,
                          tickformat=".0e")
-    fig.update_yaxes(title_text="total loss", secondary_y=False)
+    losses = [v for split in ("train", "val") for v in (history.get(split, {}).get("loss") or [])
+              if isinstance(history.get(split, {}).get("loss"), list)]
+    fig.update_yaxes(title_text="total loss", secondary_y=False, range=metric_range("loss", losses))
     fig.update_xaxes(title_text="epoch", **_epoch_ticks(epochs))
-    return _compact(fig, 280, legend=True, title="total loss and learning rate")
+    return _compact(fig, 280, legend=True, title=title)
 
 
 def confusion_heatmap(matrix, class_names, *, title: str | None = None) -> go.Figure:
@@ -250,7 +289,8 @@ def overlaid_curves(series: dict[str, tuple[list[int], list[float]]], *, metric:
         fig.add_trace(go.Scatter(x=epochs[:len(values)], y=values, mode=_mode(values), name=label))
         longest = max(longest, epochs, key=len)
     fig.update_xaxes(title_text="epoch", **_epoch_ticks(longest))
-    fig.update_yaxes(title_text=metric, range=list(y_range) if y_range else None)
+    every = [v for _, values in series.values() for v in values]
+    fig.update_yaxes(title_text=metric, range=list(y_range) if y_range else metric_range(metric, every))
     fig = _compact(fig, 300 + 18 * len(series), legend=True, title=title)
     # model ids are long: the legend goes under the plot, one per line, instead of over the title
     fig.update_layout(legend=dict(orientation="v", yanchor="top", y=-0.25, xanchor="left", x=0),

@@ -20,6 +20,47 @@ from mtl_core.views.common import Sample, format_value, label_text, make_samples
 REGRESSION_TOLERANCE = 0.1  # a regression prediction counts as right within 10% of the training range
 
 
+def headline(card: dict) -> str:
+    """Each head's primary test metric: "shape accuracy 0.967, intensity mae 0.082"."""
+    tasks = {t.name: t for t in card_tasks(card)}
+    parts = []
+    for head, values in card.get("metrics", {}).get("test", {}).items():
+        if head in tasks:
+            metric, _ = tasks[head].primary_metric
+            if isinstance(values.get(metric), (int, float)):
+                parts.append(f"{head} {metric} {values[metric]:.3f}")
+    return ", ".join(parts)
+
+
+def how_trained(card: dict) -> str:
+    """How a model was trained, in a few words: "30 epochs · static weights · 6,400 training examples"."""
+    config, training = card.get("config", {}), card.get("training", {})
+    parts = []
+    epochs = training.get("epochs_run", config.get("epochs"))
+    if epochs:
+        parts.append(f"{epochs} epoch{'s' if epochs != 1 else ''}")
+    weighting = config.get("weighting", "static")
+    if config.get("conditioned"):
+        parts.append("loss-conditioned")
+    elif weighting == "static":
+        weights = config.get("loss_weights", {})
+        parts.append("weights " + ", ".join(f"{h} {w:g}" for h, w in weights.items()) if weights else "static weights")
+    else:
+        parts.append(f"{weighting} weighting")
+    train_size = card.get("data", {}).get("sizes", {}).get("train")
+    if train_size:
+        parts.append(f"{train_size:,} training examples")
+    return " · ".join(parts)
+
+
+def picker_label(model, default_id: str | None) -> str:
+    """A model picker's entry: what it scores and how it was trained, then its id and where it is from."""
+    created = (model.card.get("created") or "")[:16].replace("T", " ")
+    star = "★ default · " if model.id == default_id else ""
+    return " · ".join(p for p in (f"{star}{headline(model.card) or 'no test metrics'}", how_trained(model.card),
+                                  f"{model.origin} {created}".strip(), model.id) if p)
+
+
 def model_rows(store, presets, shown=lambda model: True) -> pd.DataFrame:
     """Every model (store and shipped) that ``shown`` lets through, newest first, with its preset's default
     marked."""
@@ -29,18 +70,12 @@ def model_rows(store, presets, shown=lambda model: True) -> pd.DataFrame:
         defaults[p.name] = found.id if found else None
     rows = []
     for m in filter(shown, store.list()):
-        tasks = {t.name: t for t in card_tasks(m.card)}
-        test = m.card.get("metrics", {}).get("test", {})
-        summary = []
-        for head, values in test.items():
-            if head in tasks:
-                metric, _ = tasks[head].primary_metric
-                if metric in values:
-                    summary.append(f"{head} {metric} {values[metric]:.3f}")
         rows.append({"default": "★" if defaults.get(m.preset) == m.id else "", "model": m.id, "preset": m.preset,
                      "source": m.origin, "created": m.card.get("created", ""),
-                     "test metrics": ", ".join(summary), "MB": round(m.card.get("model_bytes", 0) / 1e6, 2)})
-    return pd.DataFrame(rows, columns=["default", "model", "preset", "source", "created", "test metrics", "MB"])
+                     "test metrics": headline(m.card), "trained": how_trained(m.card),
+                     "size (MB)": round(m.card.get("model_bytes", 0) / 1e6, 2)})
+    return pd.DataFrame(rows, columns=["default", "model", "preset", "source", "created", "test metrics", "trained",
+                                       "size (MB)"])
 
 
 def _num(x):
@@ -59,8 +94,9 @@ def metrics_table(card: dict) -> pd.DataFrame:
         val = metrics.get("validation", {}).get(task.name, {})
         for metric in (m for m in test if not isinstance(test[m], list) and m != "baseline_mae"):
             base = baselines.get(task.name, {})
+            unit = f" ({task.unit}{'²' if metric == 'mse' else ''})" if task.unit and metric in ("mae", "mse") else ""
             rows.append({
-                "head": task.name, "metric": metric,
+                "head": task.name, "metric": metric + unit,
                 "test": _num(test.get(metric)), "validation": _num(val.get(metric)),
                 "reference (seed)": _num(reference.get(task.name, {}).get(metric)),
                 "single-task baseline (test)": _num(base.get("test", {}).get(metric)),

@@ -17,6 +17,7 @@ from mtl_core.control.sweeps import SweepGroup, sweep_groups  # noqa: F401  (the
 from mtl_core.control.tasks import HEAD_KINDS
 from mtl_core.errors import UserError
 from mtl_core.views import charts
+from mtl_core.views.charts import metric_range
 
 FRONT, DOMINATED, CURRENT = charts.ACCENT, charts.MUTED, charts.WARNING
 
@@ -79,15 +80,30 @@ def front_figure(doc: dict, selected: str | None = None) -> go.Figure:
                                      name="front", showlegend=False))
         fig.add_trace(go.Scatter(x=values[a], y=values[b], mode="markers", marker=marker, customdata=ids,
                                  hovertext=hover, hoverinfo="text", name="models", showlegend=False))
-        fig.update_xaxes(title=axis_title(a, metrics[a]), autorange="reversed" if metrics[a] == "mae" else True)
-        fig.update_yaxes(title=axis_title(b, metrics[b]), autorange="reversed" if metrics[b] == "mae" else True)
+        fig.update_xaxes(title=axis_title(a, metrics[a]), **front_axis(metrics[a], values[a]))
+        fig.update_yaxes(title=axis_title(b, metrics[b]), **front_axis(metrics[b], values[b]))
         return _layout(fig, 380)
     fig = go.Figure(go.Splom(
         dimensions=[dict(label=axis_title(h, metrics[h]).replace(" (lower is better)", " ↓"), values=values[h])
                     for h in heads],
         marker=marker, customdata=ids, hovertext=hover, hoverinfo="text", diagonal_visible=False,
         showupperhalf=False))
+    # The grid's axes: xaxis1..N along the columns, yaxis1..N down the rows, each bounded like a metric's
+    # (Plotly's autorange drew accuracies from 0 to 2 and below 0 for a few close points).
+    for i, h in enumerate(heads, start=1):
+        suffix = "" if i == 1 else str(i)
+        fig.update_layout({f"xaxis{suffix}": front_axis(metrics[h], values[h]),
+                           f"yaxis{suffix}": front_axis(metrics[h], values[h])})
     return _layout(fig, 520)
+
+
+def front_axis(metric: str, values) -> dict:
+    """A front's axis: bounded as the metric is (charts.metric_range), an error's reversed so that better is
+    always up and to the right."""
+    bounds = metric_range(metric, values)
+    if bounds is None:
+        return {"autorange": "reversed" if metric == "mae" else True}
+    return {"range": bounds[::-1] if metric == "mae" else bounds}
 
 
 def conditioned_models(store, preset_name: str) -> list:
@@ -131,6 +147,7 @@ def grid_figures(card: dict, current: dict[str, float]) -> list[go.Figure]:
         for i, col in enumerate(metric_cols, start=1):
             fig.add_trace(go.Scatter(x=order[f"λ {a}"], y=order[col], mode="lines+markers", name=col,
                                      line=dict(color=FRONT)), row=1, col=i)
+            fig.update_yaxes(range=metric_range(col, order[col]), row=1, col=i)
             fig.add_vline(x=current[a], line=dict(color=CURRENT, dash="dash"), row=1, col=i)
             fig.update_xaxes(title=f"λ {a} (λ {heads[1]} = 1 − λ {a})", row=1, col=i)
         fig.update_layout(showlegend=False)

@@ -61,7 +61,8 @@ def form_defaults(preset: Preset) -> TrainForm:
 
 
 def method_choices() -> dict[str, str]:
-    """Method name -> one line for the picker."""
+    """Method name -> one line for the caption under the picker (the picker shows the name alone: the lines are
+    too long for a select box, which cut them off)."""
     return {m.name: m.help for m in methods.methods().values()}
 
 
@@ -103,6 +104,30 @@ def command_line(argv: list[str]) -> str:
 def check(argv: list[str]) -> dict:
     """The validated TrainConfig (as a dict) of ``argv``; raises UserError with the CLI's own message."""
     return options.validate(argv)[2]
+
+
+# The form's field for each `train` flag, so the page's errors speak of what the user sees, not of the CLI.
+FIELD_NAMES = {"--loss-weights": "Loss weights", "--epochs": "Epochs", "--batch-size": "Batch size",
+               "--lr": "Learning rate", "--seed": "Seed", "--limit": "Training-set size",
+               "--weighting": "Weighting method", "--weighting-option": "Weighting method option",
+               "--precision": "Precision", "--device": "Device", "--detach": "Stop-gradient",
+               "--link": "Head options", "--freeze": "Frozen share of the pretrained backbone",
+               "--workers": "Workers per training", "--conditioned": "One model for every weighting"}
+
+
+def plain_words(message: str) -> str:
+    """A `train` error as the form says it: "--loss-weights: ..." -> "Loss weights: ..."."""
+    for flag, label in sorted(FIELD_NAMES.items(), key=lambda kv: -len(kv[0])):
+        message = message.replace(flag, label)
+    return message
+
+
+def split_sizes(n: int, val_fraction: float = 0.2, test_fraction: float = 0.15) -> dict[str, int]:
+    """How a data set of ``n`` examples is split (the split the Trainer makes: test first, then validation)."""
+    from mtl_core.control.data.splits import stratified_split
+
+    split = stratified_split(None, n, val_fraction=val_fraction, test_fraction=test_fraction)
+    return {"train": len(split.train), "validation": len(split.val), "test": len(split.test)}
 
 
 def _plain(value):
@@ -167,8 +192,11 @@ def job_status(job: Job) -> tuple[float, str]:
         return 0.0, f"sent to the {runs_on(job, p)}: waiting for a node with the resources it asks for, or starting"
     if job.state == "queued":
         return 0.0, f"queued: #{job.position} in line (one training at a time on this machine)"
-    if job.state == "running":
-        epoch = p.get("running_epoch") or p["epoch"]
+    if job.state == "running" and not p.get("batches") and not p.get("epoch"):  # no "start" event yet
+        return 0.0, (f"starting ({p['elapsed'] or 0:.0f} s): loading TensorFlow, the data and the model; the first "
+                     "epoch follows")
+    if job.state == "running":  # the epoch under way: the one a batch event names, else the one after the last
+        epoch = p.get("running_epoch") or min(p["epoch"] + 1, p["epochs"] or p["epoch"] + 1)
         batch = f", batch {p['batch']}/{p['batches']}" if p.get("running_epoch") and p.get("batches") else ""
         return p["fraction"], f"epoch {epoch}/{p['epochs']}{batch}{where} · {p['elapsed'] or 0:.0f} s"
     if job.state == "done":

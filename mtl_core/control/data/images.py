@@ -472,6 +472,21 @@ def _planes(img: Image.Image, label: str) -> tuple[list[np.ndarray], float, np.n
     return [values[..., i] for i in range(colour)], 255.0, alpha
 
 
+def _crop_to_aspect(plane: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The centre of ``plane`` with the target's aspect ratio: a photo is cropped, not squashed (a 4:3 photo of a
+    square would otherwise reach the model as a rectangle). Less than a pixel off is left alone."""
+    src_h, src_w = plane.shape
+    if abs(src_w * height - src_h * width) < max(height, width):
+        return plane
+    if src_w * height > src_h * width:  # wider than the target: keep the middle columns
+        keep = max(1, round(src_h * width / height))
+        left = (src_w - keep) // 2
+        return plane[:, left:left + keep]
+    keep = max(1, round(src_w * height / width))
+    top = (src_h - keep) // 2
+    return plane[top:top + keep, :]
+
+
 def _resize(plane: np.ndarray, height: int, width: int) -> np.ndarray:
     src_h, src_w = plane.shape
     if (src_h, src_w) == (height, width):
@@ -509,7 +524,7 @@ def _to_array(img: Image.Image, size: Any, channels: Any, label: str) -> np.ndar
         for plane in floats:
             plane *= alpha
 
-    resized = [_resize(plane, height, width) for plane in floats]
+    resized = [_resize(_crop_to_aspect(plane, height, width), height, width) for plane in floats]
     if channels == 3 and len(resized) == 1:
         resized *= 3
     out = np.stack(resized, axis=-1).astype(np.float32, copy=False)

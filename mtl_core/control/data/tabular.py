@@ -126,6 +126,7 @@ class TabularEncoder:
     order: list[str] = field(default_factory=list)  # feature columns in input order
     impute: dict[str, float | str] | None = None  # column -> training median / most frequent; None: refuse
     indicators: list[str] = field(default_factory=list)  # numeric columns with a missing-indicator input
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)  # numeric column -> training (min, max)
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, features: list[str], name: str = "<csv>") -> TabularEncoder:
@@ -145,6 +146,7 @@ class TabularEncoder:
                 raise UserError(f"{name}: row {frame.index[bad] + 2}, column {col!r}: {values[bad]!r} is not a number")
             known = x[np.isfinite(x)]
             enc.numeric[col] = (float(known.mean()), float(known.std() + 1e-6))
+            enc.ranges[col] = (float(known.min()), float(known.max()))
             enc.impute[col] = float(np.median(known))
             if len(known) < len(x):
                 enc.indicators.append(col)
@@ -200,6 +202,10 @@ class TabularEncoder:
                     raise UserError(f"{where}, column {col!r}: {value!r} is not a number") from None
                 if not math.isfinite(x):
                     raise UserError(f"{where}, column {col!r}: missing or infinite value ({value!r})")
+                low, high = self.ranges.get(col, (-math.inf, math.inf))
+                if not missing and not low <= x <= high:
+                    warnings.append(f"column {col!r}: {value} is outside the training range {low:g} to {high:g} "
+                                    f"(the model was never shown such a value: treat this answer with care)")
                 mean, std = self.numeric[col]
                 out.append((x - mean) / std)
                 if col in self.indicators:
@@ -222,12 +228,15 @@ class TabularEncoder:
                "order": self.order}
         if self.impute is not None:
             out |= {"impute": self.impute, "indicators": self.indicators}
+        if self.ranges:
+            out["ranges"] = {k: list(v) for k, v in self.ranges.items()}
         return out
 
     @classmethod
     def from_dict(cls, d: dict) -> TabularEncoder:
         return cls({k: tuple(v) for k, v in d["numeric"].items()}, {k: list(v) for k, v in d["categorical"].items()},
-                   list(d["order"]), d.get("impute"), list(d.get("indicators", [])))
+                   list(d["order"]), d.get("impute"), list(d.get("indicators", [])),
+                   {k: tuple(v) for k, v in d.get("ranges", {}).items()})  # older cards have no ranges
 
 
 BINARY_VALUES = {"0": 0, "1": 1, "false": 0, "true": 1, "no": 0, "yes": 1, "0.0": 0, "1.0": 1}
