@@ -331,14 +331,16 @@ def image_result(item: predict_view.ItemResult, tasks, context, truth: dict[str,
             return
         for line in item.warnings:  # e.g. unlike the training data (engine/novelty.py)
             st.warning(line, icon=":material/warning:")
-        left, right = st.columns([1.3, max(len(tasks), 1) * 2], vertical_alignment="top")
-        with left:
+        # The answers first, the picture after: on a phone the columns stack, and the answers must not sit a
+        # screen below a full-width picture. The picture keeps a small fixed width for the same reason.
+        answers, picture = st.columns([max(len(tasks), 1) * 2, 1.3], vertical_alignment="top")
+        with answers:
+            head_panels(tasks, item.outputs, context, truth, key=key, overlays=overlays)
+        with picture:
             h, w, c = item.model_input.shape
-            st.image(common.to_display(item.model_input), caption=f"{item.input}", width="stretch")
+            st.image(common.to_display(item.model_input), caption=f"{item.input}", width=160)
             st.caption(f"as the model saw it: {w}×{h} {'grey' if c == 1 else 'RGB'}"
                        + (f" (from {item.original})" if item.original else ""))
-        with right:
-            head_panels(tasks, item.outputs, context, truth, key=key, overlays=overlays)
 
 
 def timing(seconds: float, what: str, model_id: str) -> None:

@@ -5,6 +5,7 @@ import streamlit as st
 
 from mtl_core.control.tasks import card_tasks
 from mtl_core.views import charts, compare, conflict
+from mtl_core.views import models as models_view
 from pages import _ui as ui
 
 
@@ -26,8 +27,7 @@ def main() -> None:
     by_id = {m.id: m for m in models}
     chosen = st.multiselect("Models", list(by_id), default=list(by_id)[:min(3, len(by_id))],
                             key=f"compare-{preset.name}",
-                            format_func=lambda i: f"{i} · {by_id[i].source} · "
-                                                  f"{by_id[i].card.get('config', {}).get('weighting', 'static')}",
+                            format_func=lambda i: models_view.picker_label(by_id[i], None),
                             help="Newest first. Pick two or more.")
     picked = [by_id[i] for i in chosen]
     if len(picked) < 2:
@@ -49,7 +49,7 @@ def main() -> None:
         for i, task in enumerate(tasks):
             metric, _ = task.primary_metric
             with columns[i % len(columns)]:
-                series = compare.curve_series(picked, task.name, metric)
+                series = compare.with_legend_labels(compare.curve_series(picked, task.name, metric), picked)
                 if series:
                     st.plotly_chart(charts.overlaid_curves(series, metric=metric, title=f"{task.name}: val {metric}"),
                                     key=f"compare-{task.name}-{metric}")
@@ -58,7 +58,7 @@ def main() -> None:
                    "are flat lines.")
         columns = st.columns(min(len(tasks), 3))
         for i, task in enumerate(tasks):
-            series = compare.weight_series(picked, task.name)
+            series = compare.with_legend_labels(compare.weight_series(picked, task.name), picked)
             if series:
                 with columns[i % len(columns)]:
                     st.plotly_chart(charts.overlaid_curves(series, metric="loss weight", title=task.name),
@@ -71,7 +71,7 @@ def main() -> None:
                        "change the update when they do.")
             columns = st.columns(min(len(pairs), 3))
             for i, pair in enumerate(pairs):
-                series = conflict.cosine_series(picked, pair)
+                series = compare.with_legend_labels(conflict.cosine_series(picked, pair), picked)
                 if series:
                     with columns[i % len(columns)]:
                         st.plotly_chart(charts.overlaid_curves(series, metric="cosine", title=pair, y_range=(-1, 1)),

@@ -16,6 +16,8 @@ from pages import _access
 from pages import _ui as ui
 
 SWEEP_JOBS = "tradeoffs-sweep-jobs"  # {preset: [job ids]} of the sweep launched from this page
+NEW_SWEEP = "tradeoffs-new-sweep"  # the models of a sweep that just finished: its group opens
+CONDITIONED_JOB = "tradeoffs-conditioned-job"  # {preset: job id} of the loss-conditioned training queued here
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -30,6 +32,24 @@ def open_model(preset_name: str, key: str) -> None:
     model_id = st.session_state.get(key)
     if model_id:
         ui.choose_model(preset_name, model_id)
+
+
+def conditioned_progress(preset_name: str, job_id: str) -> None:
+    """The loss-conditioned training queued from this page, live; the page reruns when its model is stored."""
+    from mtl_core.control.jobs import JobQueue
+    from mtl_core.views import train as train_form
+
+    queue = JobQueue()
+    queue.advance()
+    job = queue.get(job_id)
+    fraction, line = train_form.job_status(job)
+    st.progress(fraction, text=f"Loss-conditioned model, job `{job.id}`: {line}")
+    if job.finished:  # the page reruns once: it shows the stored model, or why there is none (and stops polling)
+        st.session_state.get(CONDITIONED_JOB, {}).pop(preset_name, None)
+        if job.state != "done":
+            st.session_state[f"{CONDITIONED_JOB}-failed"] = (f"The loss-conditioned training {job.state}: "
+                                                              f"{job.error or 'see the Train page for its log'}")
+        st.rerun(scope="app")
 
 
 def main() -> None:
@@ -52,6 +72,9 @@ def main() -> None:
     with ui.guard("the sweep"):
         groups = tradeoffs.sweep_groups(store, preset.name)
         with st.expander("Run a sweep in the background", expanded=not groups, icon=":material/tune:"):
+            if not datasets.on_this_machine(preset):  # e.g. CIFAR: the first training downloads it
+                st.warning("This preset's data is not on this machine: the sweep's first training downloads it, "
+                           "or fails offline. " + " ".join(common.how_to_get_data(preset)))
             c1, c2, c3 = st.columns(3)
             points = c1.slider("Points (weight vectors)", 2, 15, 5, key="tradeoffs-points")
             method = c2.radio("Weight vectors", pareto.METHODS, horizontal=True, key="tradeoffs-method",
@@ -94,7 +117,9 @@ def main() -> None:
                     st.warning(f"{len(failed)} training(s) failed: {failed[0].error}")
                 if mine and done == len(mine):
                     st.session_state[SWEEP_JOBS].pop(preset.name, None)
-                    st.rerun()
+                    # the sweep's group opens when the page reruns, not the group that was shown before
+                    st.session_state[NEW_SWEEP] = {j.model.split(",")[0] for j in mine if j.model}
+                    st.rerun(scope="app")
 
             sweep_progress()
 
@@ -102,6 +127,10 @@ def main() -> None:
             st.info(f"No multi-head model of {preset.name} yet. Run a sweep above, or from the command line: "
                     f"`python -m mtl_core sweep --preset {preset.name} --points 5`.")
         else:
+            finished = st.session_state.pop(NEW_SWEEP, None)
+            newest = next((g for g in groups if finished and finished & {m.id for m in g.models}), None)
+            if newest is not None:
+                st.session_state[f"tradeoffs-group-{preset.name}"] = newest.key
             group_key = st.selectbox("Models compared (the same config but for the loss weights)",
                                      [g.key for g in groups], key=f"tradeoffs-group-{preset.name}",
                                      format_func=lambda k: next(g.label for g in groups if g.key == k))
@@ -175,7 +204,11 @@ def main() -> None:
                 _access.check_jobs(options.validate(argv)[2], queue.list())
                 job = queue.submit(argv, submitter=_access.session_tag())
                 queue.advance()
-                st.success(f"Queued job {job.id}; the model appears here when it is done.")
+                st.session_state.setdefault(CONDITIONED_JOB, {})[preset.name] = job.id
+            if (failed := st.session_state.pop(f"{CONDITIONED_JOB}-failed", None)) is not None:
+                st.error(failed)
+            if (job_id := st.session_state.get(CONDITIONED_JOB, {}).get(preset.name)) is not None:
+                st.fragment(conditioned_progress, run_every=2)(preset.name, job_id)
             st.stop()
         conditioned_ids = [m.id for m in models]  # (not ``ids``: the sweep picker's format_func reads that name)
         picker = f"tradeoffs-cond-{preset.name}"

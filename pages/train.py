@@ -125,7 +125,7 @@ def main() -> None:
     s = JobPanel(preset, heads, queue)
 
     st.title("Train")
-    st.caption(f"Retrain **{preset.name}** with other loss weights and watch what the model becomes. Trainings run "
+    st.caption(f"Retrain `{preset.name}` with other loss weights and watch what the model becomes. Trainings run "
                "in the background, one at a time on this machine (the others wait in the queue below); they go on "
                "when you leave the page and are still listed after a reload or a restart of the app.")
     if not datasets.on_this_machine(preset):

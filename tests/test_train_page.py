@@ -263,3 +263,13 @@ def test_compare_metrics_name_the_best_model_per_row(studio, tiny_store):
         assert table.loc[("orientation", "accuracy"), "best"] == model_id
     flat = compare.weight_series([tiny], "orientation")[model_id]
     assert set(flat[1]) == {card["config"]["loss_weights"]["orientation"]}
+
+
+def test_compare_legends_name_how_each_model_was_trained_not_its_hash(studio, tiny_store):
+    _, model_id, card = tiny_store
+    [tiny] = studio.list(PRESET)
+    labelled = compare.with_legend_labels(compare.weight_series([tiny], "orientation"), [tiny])
+    [label] = labelled
+    weights = card["config"]["loss_weights"]
+    assert label.startswith(f"{card['config']['weighting']} · shape={weights['shape']:g}")
+    assert label.endswith(f"…{model_id[-6:]}") and model_id not in label

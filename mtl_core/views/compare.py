@@ -14,6 +14,20 @@ def _weights_text(config: dict) -> str:
     return ", ".join(f"{h}={w:g}" for h, w in (config.get("loss_weights") or {}).items())
 
 
+def legend_label(model: StoredModel) -> str:
+    """A model as a chart legend names it: how it differs (method, loss weights), then the end of its id, which
+    keeps two models of the same settings apart ("pcgrad · shape=1, orientation=1.5 · …43d92f")."""
+    config = model.card.get("config", {})
+    how = "loss-conditioned" if config.get("conditioned") else config.get("weighting", "static")
+    return f"{how} · {_weights_text(config)} · …{model.id[-6:]}"
+
+
+def with_legend_labels(series: dict, models: list[StoredModel]) -> dict:
+    """``series`` keyed by model id -> keyed by :func:`legend_label`."""
+    by_id = {m.id: m for m in models}
+    return {legend_label(by_id[k]) if k in by_id else k: v for k, v in series.items()}
+
+
 def settings_table(models: list[StoredModel]) -> pd.DataFrame:
     """One row per model: how it was trained (method, loss weights, epochs, lr, seed, data, device)."""
     rows = []

@@ -73,7 +73,8 @@ def test_train_page_moves_a_slider_and_trains_in_the_background(app_url, page):
         box.fill(value)
         box.press("Enter")
         wait_idle(page)
-    page.locator("code").filter(has_text="orientation=1.3").filter(has_text="--epochs 1 --limit 150").wait_for()
+    command = page.locator("code").filter(has_text="orientation=1.3").filter(has_text="--epochs 1 --limit 150")
+    command.wait_for(state="attached")  # in the "from a terminal" expander
 
     page.get_by_test_id("stBaseButton-primary").filter(has_text="Train").click()
     page.get_by_text("done: model shapes-3head-", exact=False).wait_for(timeout=150_000)  # polled by the page

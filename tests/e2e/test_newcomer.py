@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from _browser import ROOT, start_streamlit, stop_streamlit, wait_idle
+from _browser import ROOT, count_at_least, start_streamlit, stop_streamlit, wait_idle
 from conftest import SCREENSHOTS, require_browser
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/_images.py
@@ -75,7 +75,9 @@ def test_try_it_on_home_opens_predict_on_its_preset_and_a_drawing_gets_an_answer
     x, _ = shapes(n=1, seed=7)
     page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(save_png(x[0], tmp_path / "a.png")))
     page.get_by_test_id("stMetric").nth(2).wait_for()
+    count_at_least(page, "stPlotlyChart", 3)  # one figure per head (plotly.js draws them late)
     wait_idle(page)
+    page.wait_for_timeout(1000)
     shot(page, "try-it-predict")
     labels = [m.inner_text().splitlines()[0].strip() for m in page.get_by_test_id("stMetricLabel").all()]
     assert labels[:3] == ["shape", "orientation", "intensity"]
@@ -138,3 +140,26 @@ def test_the_models_page_draws_accuracy_inside_the_unit_interval(newcomer_url, p
     assert ranges, "no accuracy axis drawn"
     for lo, hi in ranges:
         assert 0 <= lo < hi <= 1.011
+
+
+def test_on_a_phone_the_answers_come_before_the_picture_within_a_screen_of_the_upload(newcomer_url, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 400, "height": 800}, is_mobile=True)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(f"{newcomer_url}/predict?preset=shapes-3head")
+        page.get_by_role("heading", name="Predict").wait_for()
+        wait_idle(page)
+        x, _ = shapes(n=1, seed=11)
+        image = save_png(x[0], tmp_path / "p.png")
+        page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(image))
+        page.get_by_test_id("stMetric").nth(2).wait_for()
+        wait_idle(page)
+        shot(page, "phone-predict")
+        uploader = page.get_by_test_id("stFileUploader").first.bounding_box()
+        answer = page.get_by_test_id("stMetric").first.bounding_box()
+        picture = page.get_by_test_id("stImage").last.bounding_box()
+        assert answer["y"] < picture["y"]  # the answers first
+        assert answer["y"] - (uploader["y"] + uploader["height"]) < 800  # within a screen of the upload
+    finally:
+        context.close()

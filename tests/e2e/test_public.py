@@ -62,7 +62,9 @@ def test_a_visitor_sees_no_delete_or_publish_and_pulls_without_the_server_token(
     page.screenshot(path=str(SCREENSHOTS / "public-models-visitor.png"), full_page=True)
     assert (home / "models" / model_id / "model.keras").is_file()
     shown = page.get_by_role("combobox", name="Model").input_value()
-    assert shown.startswith(f"{model_id} · hub"), shown  # the picker shows the model the pull opened
+    assert shown.endswith(model_id) and " · hub " in shown, shown  # the picker shows the model the pull opened
+    page.get_by_text("Only the owner of this app can change the default model.").wait_for()  # not the default
+    assert page.get_by_role("button", name="Make default").count() == 0  # a visitor cannot change it for everyone
     assert hub.requests and [auth for _, _, auth in hub.requests if auth] == []
     assert page.get_by_test_id("stException").count() == 0
 
@@ -103,11 +105,11 @@ def test_the_owner_signs_in_with_hugging_face_and_gets_delete_and_publish(owner_
     sidebar.get_by_text("Signed in as alice, the owner: every action is open.").wait_for()
     assert oidc.tokens_issued == 1  # the code was exchanged at the token endpoint, the ID token checked
 
-    page.goto(f"{url}/models")
+    page.goto(f"{url}/models?preset=shapes-3head&model={model_id}")  # the stored model (the shipped one is default)
     page.get_by_role("heading", name="Models").first.wait_for()
     wait_idle(page)
-    choose_preset(page, "shapes-3head")
     page.get_by_role("button", name="Delete this model…").wait_for()
+    page.get_by_role("button", name="Make default").wait_for()  # the owner may change what every visitor sees
     page.get_by_text("Publish this model on the Hugging Face Hub").wait_for()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "public-models-owner.png"), full_page=True)

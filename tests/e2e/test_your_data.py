@@ -51,7 +51,8 @@ def test_a_csv_becomes_a_two_head_model_from_upload_to_prediction(app_url, page,
     box.fill("20")
     box.press("Enter")
     wait_idle(page)
-    page.locator("code").filter(has_text="--preset table").filter(has_text="--target cultivar").wait_for()
+    command = page.locator("code").filter(has_text="--preset table").filter(has_text="--target cultivar")
+    command.wait_for(state="attached")  # in the "from a terminal" expander
     page.get_by_test_id("stBaseButton-primary").filter(has_text="Train").click()
     page.get_by_text("done: model table-", exact=False).wait_for(timeout=150_000)
     wait_idle(page)
@@ -99,7 +100,7 @@ def test_a_zip_of_images_becomes_a_two_head_model_and_predicts_an_upload(app_url
     box.fill("2")
     box.press("Enter")
     wait_idle(page)
-    page.locator("code").filter(has_text="--preset images").filter(has_text="size=").wait_for()
+    page.locator("code").filter(has_text="--preset images").filter(has_text="size=").wait_for(state="attached")
     page.get_by_test_id("stBaseButton-primary").filter(has_text="Train").click()
     page.get_by_text("done: model images-", exact=False).wait_for(timeout=150_000)
     wait_idle(page)
