@@ -273,3 +273,17 @@ def test_compare_legends_name_how_each_model_was_trained_not_its_hash(studio, ti
     weights = card["config"]["loss_weights"]
     assert label.startswith(f"{card['config']['weighting']} · shape={weights['shape']:g}")
     assert label.endswith(f"…{model_id[-6:]}") and model_id not in label
+
+
+def test_a_starting_job_says_what_it_is_doing_and_a_running_one_names_the_epoch_under_way(tmp_path):
+    from mtl_core.control.jobs import Job
+
+    job = Job(id="j1", preset=PRESET, argv=["--preset", PRESET], state="running", started=1.0,
+              config={"epochs": 2}, dir=tmp_path)
+    fraction, line = train_form.job_status(job)
+    assert fraction == 0.0 and line.startswith("starting (") and "loading TensorFlow" in line  # not "epoch 0/2"
+    job.events_file.write_text('{"event": "start", "epochs": 2, "batches": 5, "device": {"kind": "CPU"}}\n')
+    assert train_form.job_status(job)[1].startswith("epoch 1/2")  # started, no batch yet: the first epoch
+    job.events_file.write_text(job.events_file.read_text()
+                               + '{"event": "epoch", "epoch": 1, "epochs": 2, "val": {}, "train": {}}\n')
+    assert train_form.job_status(job)[1].startswith("epoch 2/2")
