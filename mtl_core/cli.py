@@ -343,7 +343,8 @@ def cmd_pull(args) -> int:
     what = "already in the store" if result.already else "stored"
     cache = ", from the local Hugging Face cache" if result.from_cache else ""
     _emit(args, result.to_dict(), f"model {result.model}: {what} ({result.repo}@{result.commit[:12]}{cache})\n"
-          f"use it: python -m mtl_core predict --preset {result.preset} --model {result.model} INPUT...")
+          f"use it: python -m mtl_core predict --preset {result.preset} --model {result.model} INPUT...\n"
+          f"or make it the preset's default: python -m mtl_core models --make-default {result.model}")
     return 0
 
 

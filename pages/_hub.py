@@ -117,7 +117,11 @@ def pull_at_start() -> None:
                     try:
                         result = hub.pull(source.preset, source.repo, source.revision,
                                           progress=_bar(f"{source.preset} from {source.repo}"))
-                        st.write(f"{source.preset}: `{result.model}` from {result.repo}@{result.commit[:12]}")
+                        # The owner configured this repo for the preset: that is choosing its default (once, at
+                        # the first pull; a later "Make default" is not undone by a restart).
+                        ui.store().set_default(result.model)
+                        st.write(f"{source.preset}: `{result.model}` from {result.repo}@{result.commit[:12]}, "
+                                 "now the preset's default")
                     except UserError as exc:
                         failed += 1
                         st.warning(f"{source.preset}: {exc}. The app works on with the models it has.")

@@ -475,6 +475,9 @@ def test_pull_at_start_gets_configured_models_once_and_survives_failures(fake, e
                                              f"{fake.endpoint}. The app works on with the models it has."]
     card_id = json.loads(files["card.json"])["id"]
     assert (env / "start-home" / "models" / card_id / "card.json").is_file()
+    from mtl_core.control.store import ModelStore
+
+    assert ModelStore().default("shapes-3head").id == card_id  # the owner's configured repo: the default
     count = len(fake.requests)
     at.run()
     assert len(fake.requests) == count and not at.warning  # once per process
