@@ -161,16 +161,24 @@ def gallery(model: StoredModel, n: int, seed: int) -> list[common.Sample]:
 
 
 def table(frame, **kwargs) -> None:
-    """A read-only table: missing values blank (not "None"), numbers to 4 decimals, long text columns wide."""
+    """A read-only table: missing values blank (not "None"), numbers to 4 decimals, long text columns wide.
+    Streamlit draws a missing cell as "None" whatever a Styler says, so a number column with gaps becomes text."""
     import pandas as pd
 
+    frame = frame.copy()
     config = kwargs.pop("column_config", {}) or {}
+    numbers = []
     for column in frame.columns:
-        if column not in config and frame[column].dtype == object and frame[column].astype(str).str.len().max() > 40:
-            config[column] = st.column_config.TextColumn(column, width="large")
-    styled = frame.style.format(precision=4, na_rep="", thousands=",",
-                                subset=[c for c in frame.columns if pd.api.types.is_float_dtype(frame[c])])
-    styled = styled.format(na_rep="", subset=[c for c in frame.columns if not pd.api.types.is_float_dtype(frame[c])])
+        values = frame[column]
+        if pd.api.types.is_float_dtype(values) and values.isna().any():
+            frame[column] = [f"{v:,.4f}".rstrip("0").rstrip(".") if pd.notna(v) else "" for v in values]
+        elif pd.api.types.is_float_dtype(values):
+            numbers.append(column)
+        elif values.dtype == object:
+            frame[column] = values.where(values.notna(), "")
+            if column not in config and frame[column].astype(str).str.len().max() > 40:
+                config[column] = st.column_config.TextColumn(column, width="large")
+    styled = frame.style.format(precision=4, thousands=",", subset=numbers)
     st.dataframe(styled, hide_index=True, column_config=config, **kwargs)
 
 

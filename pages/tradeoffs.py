@@ -173,7 +173,7 @@ def main() -> None:
                     weights = tradeoffs.weights_text(config.get("loss_weights", {}))
                     st.markdown(f"**`{model.id}`** · loss weights {weights} · {config.get('epochs')} epochs · "
                                 f"{model.source}")
-                    st.dataframe(models_view.metrics_table(model.card), hide_index=True)
+                    ui.table(models_view.metrics_table(model.card))
                     chosen_now = st.session_state.get(ui.CHOSEN_KEY, {}).get(preset.name) == model.id
                     if chosen_now:
                         st.caption(":material/check: The Predict and Models pages now use this model.")
