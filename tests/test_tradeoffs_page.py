@@ -135,3 +135,44 @@ def test_lambda_grid_figures_and_the_grid_as_a_front():
         tradeoffs.lambda_from_sliders({"digit": 0, "color": 0}, ["digit", "color"])
     assert tradeoffs.lambda_from_sliders({"digit": 1, "color": 3}, ["digit", "color"]) == {"digit": 0.25,
                                                                                             "color": 0.75}
+
+
+def test_when_a_sweep_started_here_ends_the_page_opens_its_group(home, monkeypatch, tmp_path):
+    """The sweep's jobs end while the page polls: the page reruns on the group of their models, not on the group
+    it showed before (the largest). The jobs are written as done ones; their model is a copy of a sweep model
+    under another seed, a group of its own, so nothing trains here."""
+    import json
+    import shutil
+    import time
+
+    root, doc, _ = home
+    mine = tmp_path / "home"
+    shutil.copytree(root, mine)
+    source = mine / "models" / doc["points"][0]["model"]
+    other = f"{PRESET}-0000000000aa"
+    shutil.copytree(source, mine / "models" / other)
+    card = json.loads((mine / "models" / other / "card.json").read_text())
+    card["id"], card["config"]["seed"] = other, 8
+    (mine / "models" / other / "card.json").write_text(json.dumps(card))
+    now = time.time()
+    (mine / "jobs" / "j-sweep-1").mkdir(parents=True)
+    (mine / "jobs" / "j-sweep-1" / "job.json").write_text(json.dumps({
+        "id": "j-sweep-1", "preset": PRESET, "argv": ["--preset", PRESET], "state": "done", "created": now,
+        "started": now, "ended": now, "model": other, "config": card["config"]}))
+    monkeypatch.setenv("MTL_HOME", str(mine))
+    monkeypatch.setenv("MTL_WEIGHTS", str(mine / "weights"))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["preset"] = PRESET
+    at.run()
+    at.switch_page("pages/tradeoffs.py").run()
+    groups = tradeoffs.sweep_groups(ModelStore(root=mine / "models", shipped=None), PRESET)
+    picker = f"tradeoffs-group-{PRESET}"
+    assert at.selectbox(key=picker).value == groups[0].key  # the two-model sweep, the largest
+    new = next(g for g in groups if other in {m.id for m in g.models})
+
+    at.session_state["tradeoffs-sweep-jobs"] = {PRESET: ["j-sweep-1"]}  # as "Start the sweep" leaves it
+    at.run()
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key=picker).value == new.key
+    assert PRESET not in at.session_state["tradeoffs-sweep-jobs"]  # no more polling
