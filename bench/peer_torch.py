@@ -195,7 +195,8 @@ def metric(task, truth: np.ndarray, pred: np.ndarray) -> tuple[str, float]:
     return "accuracy", float(np.mean(pred.argmax(1) == truth))
 
 
-def train_torch(preset, config, data, split, seed: int) -> tuple[TorchNet, float, list[float]]:
+def torch_setup(preset, config, data, split, seed: int):
+    """(the network, Adam, the images as one NCHW tensor, the labels as tensors) as the Trainer would start."""
     torch.manual_seed(seed)
     x = data.x if data.x.ndim == 4 else data.x[..., None]
     mean, std = train_statistics(data.x[split.train], per_feature=False)
@@ -210,6 +211,21 @@ def train_torch(preset, config, data, split, seed: int) -> tuple[TorchNet, float
     opt = torch.optim.Adam(net.parameters(), lr=config.lr, eps=1e-7)
     xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)).astype(np.float32))
     ys = {k: torch.from_numpy(np.asarray(v)) for k, v in data.y.items() if k in tasks}
+    return net, opt, xt, ys
+
+
+def torch_step(net, opt, xb, yb, weights: dict, clipnorm: float) -> None:
+    """One training step: the weighted loss, backward, Keras's clipnorm (each gradient tensor on its own), Adam."""
+    opt.zero_grad(set_to_none=True)
+    torch_losses(net, net(xb), yb, weights).backward()
+    for p in net.parameters():
+        if p.grad is not None:
+            torch.nn.utils.clip_grad_norm_([p], clipnorm)
+    opt.step()
+
+
+def train_torch(preset, config, data, split, seed: int) -> tuple[TorchNet, float, list[float]]:
+    net, opt, xt, ys = torch_setup(preset, config, data, split, seed)
     weights = dict(config.loss_weights)
     train_idx, val_idx = np.asarray(split.train), np.asarray(split.val)
     rng = np.random.default_rng(seed)
@@ -225,13 +241,7 @@ def train_torch(preset, config, data, split, seed: int) -> tuple[TorchNet, float
         order = train_idx[rng.permutation(len(train_idx))]
         for start in range(0, len(order), config.batch_size):
             idx = torch.from_numpy(order[start:start + config.batch_size])
-            opt.zero_grad(set_to_none=True)
-            loss = torch_losses(net, net(xt[idx]), {k: v[idx] for k, v in ys.items()}, weights)
-            loss.backward()
-            for p in net.parameters():  # Keras's clipnorm: each gradient tensor on its own
-                if p.grad is not None:
-                    torch.nn.utils.clip_grad_norm_([p], config.clipnorm)
-            opt.step()
+            torch_step(net, opt, xt[idx], {k: v[idx] for k, v in ys.items()}, weights, config.clipnorm)
         net.eval()
         total = 0.0
         with torch.no_grad():  # the validation pass fit makes every epoch
@@ -333,14 +343,7 @@ def keras_parts(preset, config, data, split) -> tuple[dict, dict]:
 
 def torch_parts(preset, config, data, split, seed: int) -> dict:
     """The same parts of a PyTorch eager step, as callables (the batch: an index into the in-memory tensor)."""
-    torch.manual_seed(seed)
-    x = data.x if data.x.ndim == 4 else data.x[..., None]
-    mean, std = train_statistics(data.x[split.train], per_feature=False)
-    tasks = {t.name: t for t in preset.tasks}
-    net = TorchNet(preset.model, tasks, mean, std, {})
-    opt = torch.optim.Adam(net.parameters(), lr=config.lr, eps=1e-7)
-    xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)).astype(np.float32))
-    ys = {k: torch.from_numpy(np.asarray(v)) for k, v in data.y.items() if k in tasks}
+    net, opt, xt, ys = torch_setup(preset, config, data, split, seed)
     weights = dict(config.loss_weights)
     idx = torch.from_numpy(np.asarray(split.train)[:config.batch_size])
     xb, yb = xt[idx], {k: v[idx] for k, v in ys.items()}
@@ -350,15 +353,9 @@ def torch_parts(preset, config, data, split, seed: int) -> dict:
         opt.zero_grad(set_to_none=True)
         torch_losses(net, net(xb), yb, weights).backward()
 
-    def step():
-        gradients()
-        for p in net.parameters():
-            if p.grad is not None:
-                torch.nn.utils.clip_grad_norm_([p], config.clipnorm)
-        opt.step()
-
     return {"next batch (input pipeline)": lambda: (xt[idx], {k: v[idx] for k, v in ys.items()}),
-            "forward": lambda: net(xb), "forward + backward": gradients, "train step": step}
+            "forward": lambda: net(xb), "forward + backward": gradients,
+            "train step": lambda: torch_step(net, opt, xb, yb, weights, config.clipnorm)}
 
 
 def print_profile(preset, config, data, split, seed: int) -> None:

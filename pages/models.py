@@ -29,7 +29,7 @@ def default_button(store, model) -> None:
     """"Make default" for the owner, or why this model is (not) the default."""
     current = store.default(model.preset)
     if current is not None and current.id == model.id:
-        st.caption(f"★ The default of {model.preset}: {store.default_reason(model.preset)}.")
+        st.caption(f"★ The default of {model.preset}: {store.default_reason(model.preset, current)}.")
     elif not _access.allowed("make-default"):
         st.caption("Only the owner of this app can change the default model.")
     elif st.button("Make default", key=f"make-default-{model.id}", icon=":material/star:",

@@ -41,9 +41,8 @@ def home(tmp_path_factory):
     return root, doc, cond_id
 
 
-@pytest.fixture()
-def page(home, monkeypatch) -> AppTest:
-    root, _, _ = home
+def open_tradeoffs(root: Path, monkeypatch) -> AppTest:
+    """The Trade-offs page of PRESET with ``root`` as MTL_HOME (and its empty weights/)."""
     monkeypatch.setenv("MTL_HOME", str(root))
     monkeypatch.setenv("MTL_WEIGHTS", str(root / "weights"))
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
@@ -52,6 +51,11 @@ def page(home, monkeypatch) -> AppTest:
     at.switch_page("pages/tradeoffs.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+@pytest.fixture()
+def page(home, monkeypatch) -> AppTest:
+    return open_tradeoffs(home[0], monkeypatch)
 
 
 def head_values(at: AppTest) -> list[str]:
@@ -159,12 +163,7 @@ def test_when_a_sweep_started_here_ends_the_page_opens_its_group(home, monkeypat
     (mine / "jobs" / "j-sweep-1" / "job.json").write_text(json.dumps({
         "id": "j-sweep-1", "preset": PRESET, "argv": ["--preset", PRESET], "state": "done", "created": now,
         "started": now, "ended": now, "model": other, "config": card["config"]}))
-    monkeypatch.setenv("MTL_HOME", str(mine))
-    monkeypatch.setenv("MTL_WEIGHTS", str(mine / "weights"))
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.session_state["preset"] = PRESET
-    at.run()
-    at.switch_page("pages/tradeoffs.py").run()
+    at = open_tradeoffs(mine, monkeypatch)
     groups = tradeoffs.sweep_groups(ModelStore(root=mine / "models", shipped=None), PRESET)
     picker = f"tradeoffs-group-{PRESET}"
     assert at.selectbox(key=picker).value == groups[0].key  # the two-model sweep, the largest

@@ -194,9 +194,10 @@ class ModelStore:
             return shipped[0]
         return min(models, key=lambda m: m.card.get("created", "")) if models else None
 
-    def default_reason(self, preset: str) -> str:
-        """Why :meth:`default` is the one it is, in words for a caption."""
-        found = self.default(preset)
+    def default_reason(self, preset: str, found: StoredModel | None = None) -> str:
+        """Why :meth:`default` is the one it is, in words for a caption (``found``: that default, when the caller
+        has it already, so the store is not listed twice)."""
+        found = found or self.default(preset)
         if found is None:
             return "no model yet"
         if self.chosen_defaults().get(preset) == found.id:

@@ -20,7 +20,7 @@ FONT = dict(size=12)
 
 # Metrics that live in [0, 1] (accuracy, AUC, ...): their axes never leave it, and span at least MIN_SPAN so that a
 # change of 0.008 looks like one, not like a cliff. Losses and errors are drawn from 0.
-BOUNDED_METRICS = ("accuracy", "auc", "f1", "precision", "recall", "r2")
+BOUNDED_METRICS = ("accuracy", "auc", "f1", "precision", "recall")  # (not R², which can be negative)
 MIN_SPAN = 0.1
 
 
