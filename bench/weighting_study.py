@@ -14,8 +14,12 @@ training step (epochs 2.., as logged by the trainer), with the ratio to static w
 ``--epochs`` and ``--data-option`` (as train's) replace the preset's defaults for every training of the
 study: a smaller budget, said in the printed header.
 
-Models train through a store of their own (``--store``, default out/weighting-study): a rerun prints from
-it, and an interrupted study resumes where it stopped. ``--json FILE`` writes the figures.
+Models train through a store of their own (``--store``, default out/weighting-study). What each training
+measured (model id, test metrics, ms per step) is also appended to a ledger kept in git
+(``--ledger``, default bench/results/weighting-study.jsonl): a rerun, even from a fresh clone, takes a model's
+figures from it instead of training again, so a study longer than one sitting resumes where it stopped.
+The ledger is keyed by model id, a hash of the config, the data and the engine version: a change that
+trains another model is not hidden by an old line. ``--json FILE`` writes the figures.
 """
 
 import argparse
@@ -30,9 +34,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench._budget import add_budget_arguments, budget  # noqa: E402
 from bench._machine import machine  # noqa: E402
+from mtl_core.control import datasets  # noqa: E402
 from mtl_core.control import methods as catalogue  # noqa: E402
 from mtl_core.control.config import make_config  # noqa: E402
-from mtl_core.control.presets import get_preset  # noqa: E402
+from mtl_core.control.presets import get_preset, preset_for  # noqa: E402
 from mtl_core.control.store import ModelStore  # noqa: E402
 from mtl_core.engine.training import train  # noqa: E402
 
@@ -50,17 +55,50 @@ def step_ms(events: list[dict]) -> float | None:
     return 1000 * statistics.median(seconds) / start["batches"]
 
 
-def run(preset_name: str, store: ModelStore, timings: dict, **overrides) -> dict:
-    """Test metrics of one training (through the store), and its ms per step when it trained now."""
+class Ledger:
+    """One JSON line per finished training: {"id", "preset", "what", "test", "ms"}; appended, never rewritten."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.rows = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    self.rows[row["id"]] = row
+
+    def add(self, row: dict) -> None:
+        self.rows[row["id"]] = row
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:  # one short line per write: a stop mid-study leaves whole lines
+            f.write(json.dumps(row, sort_keys=True) + "\n")
+
+
+def model_id(preset_name: str, config) -> str:
+    """The id ``train`` gives this config (it hashes the data's fingerprint too), without training."""
+    data = datasets.load_training_data(preset_for(preset_name, config.data), config)
+    return config.model_id(data.fingerprint)
+
+
+def run(preset_name: str, store: ModelStore, ledger: Ledger, timings: dict, **overrides) -> dict:
+    """Test metrics of one training (from the ledger, else through the store), and its ms per step."""
     preset = get_preset(preset_name)
     config = make_config(preset, **overrides)
+    what = f"{overrides.get('weighting', 'single-task')} seed {overrides.get('seed')}"
+    known = ledger.rows.get(model_id(preset_name, config))
+    if known is not None:
+        print(f"  {preset_name} {what}: {known['id']} (ledger)", file=sys.stderr, flush=True)
+        return {"id": known["id"], "test": known["test"], "ms": known["ms"]}
     events: list[dict] = []
-    model_id, card, cached = train(preset_name, config, store=store, subscribers=[events.append])
+    trained_id, card, cached = train(preset_name, config, store=store, subscribers=[events.append])
     if not cached:
-        timings[model_id] = step_ms(events)
-    print(f"  {preset_name} {overrides.get('weighting', 'single-task')} seed {overrides.get('seed')}: {model_id}"
-          f"{' (stored)' if cached else ''}", file=sys.stderr, flush=True)
-    return {"id": model_id, "test": card["metrics"]["test"], "ms": timings.get(model_id)}
+        timings[trained_id] = step_ms(events)
+    print(f"  {preset_name} {what}: {trained_id}{' (stored)' if cached else ''}", file=sys.stderr, flush=True)
+    row = {"id": trained_id, "preset": preset_name, "what": what, "test": card["metrics"]["test"],
+           "ms": timings.get(trained_id), "epochs": card["training"]["epochs_run"],
+           "seconds": card["training"]["seconds"]}
+    ledger.add(row)
+    return row
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:
@@ -77,16 +115,16 @@ def delta_m(metrics: dict, single: dict, heads: list) -> float:
     return 100.0 * total / len(heads)
 
 
-def study(preset_name: str, method_names: list[str], seeds: list[int], store: ModelStore, timings: dict,
-          budget: dict) -> dict:
+def study(preset_name: str, method_names: list[str], seeds: list[int], store: ModelStore, ledger: Ledger,
+          timings: dict, budget: dict) -> dict:
     preset = get_preset(preset_name)
     heads = list(preset.tasks)
-    single = {seed: {t.name: run(preset_name, store, timings, seed=seed, **budget,
+    single = {seed: {t.name: run(preset_name, store, ledger, timings, seed=seed, **budget,
                                  model=preset.model.only([t.name]).to_dict())["test"][t.name] for t in heads}
               for seed in seeds}
     rows = {}
     for method in method_names:
-        runs = {seed: run(preset_name, store, timings, seed=seed, weighting=method, **budget) for seed in seeds}
+        runs = {seed: run(preset_name, store, ledger, timings, seed=seed, weighting=method, **budget) for seed in seeds}
         rows[method] = {
             "heads": {t.name: [runs[s]["test"][t.name][t.primary_metric[0]] for s in seeds] for t in heads},
             "delta_m": [delta_m(runs[s]["test"], single[s], heads) for s in seeds],
@@ -127,6 +165,8 @@ def main():
     ap.add_argument("--method", action="append", choices=catalogue.names())
     ap.add_argument("--seeds", default="42,43,44")
     ap.add_argument("--store", default=str(ROOT / "out" / "weighting-study"))
+    ap.add_argument("--ledger", default=str(ROOT / "bench" / "results" / "weighting-study.jsonl"),
+                    help="the figures of every finished training, kept in git (default: %(default)s)")
     ap.add_argument("--json", help="also write the figures to this file")
     add_budget_arguments(ap)
     args = ap.parse_args()
@@ -142,8 +182,8 @@ def main():
         print(f"seeds {seeds}; {preset_name}'s default model and training{f', except {told}' if told else ''}; "
               "test split")
         try:
-            results[preset_name] = study(preset_name, args.method or list(catalogue.names()), seeds, store, timings,
-                                         overrides)
+            results[preset_name] = study(preset_name, args.method or list(catalogue.names()), seeds, store,
+                                         Ledger(Path(args.ledger)), timings, overrides)
         finally:
             timings_file.parent.mkdir(parents=True, exist_ok=True)
             timings_file.write_text(json.dumps(timings, indent=1))
