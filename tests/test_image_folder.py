@@ -56,8 +56,8 @@ def test_a_labels_csv_folder_gives_its_targets_and_skips_what_is_not_there(tmp_p
     assert plan.layout == "labels.csv" and len(plan.files) == N + 1  # the broken file is found, decoded later
     assert [(t.head, t.kind, t.unit) for t in plan.targets] == [("shape", "multiclass", ""),
                                                               ("brightness", "regression", "%")]
-    assert plan.skipped == {"gone.png": f"row {N + 3}: no such file",
-                            "../outside.png": f"row {N + 4}: not a file inside the folder"}
+    assert plan.skipped == {"gone.png": f"line {N + 3}: no such file",
+                            "../outside.png": f"line {N + 4}: not a file inside the folder"}
     size, channels = image_folder.default_size(plan.files)
     assert (size, channels) == (32, 3)  # two thirds of the files are 32 px (the JPEGs 256): the median; RGB in it
 
@@ -120,7 +120,7 @@ def test_a_folder_trains_through_the_cli_and_the_model_answers_for_a_new_file(tm
     card = json.loads((tmp_path / "home" / "models" / doc["model"] / "card.json").read_text())
     assert card["input"]["shape"] == [32, 32, 3] and card["data"]["rows"] == N
     assert set(card["data"]["skipped"]) == {"cut.png", "gone.png", "../outside.png"}
-    assert "note: skipped cut.png: " in err and "note: skipped gone.png: row" in err
+    assert "note: skipped cut.png: " in err and "note: skipped gone.png: line" in err
 
     new = tmp_path / "new.png"
     grey_image(shapes(n=1, seed=99)[0][0]).resize((100, 100)).save(new)

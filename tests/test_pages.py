@@ -167,12 +167,12 @@ def test_predict_page_csv_batch_keeps_good_rows_and_reports_the_bad_one(shipped,
 
     assert not at.exception
     [error] = [e.value for e in at.error]
-    assert error == f"customers.csv: row {bad_line}, column 'tenure_months': 'twelve' is not a number"
+    assert error == f"customers.csv: line {bad_line}, column 'tenure_months': 'twelve' is not a number"
     assert "11 of 12 rows predicted" in texts(at, "markdown")
     table = next(d.value for d in at.dataframe if "error" in d.value.columns)
-    assert len(table) == 12 and list(table["row"]) == list(range(2, 14))  # one result row per input row
+    assert len(table) == 12 and list(table["line"]) == list(range(2, 14))  # one result row per input row
     failed = table[table["error"] != ""]
-    assert list(failed["row"]) == [bad_line] and failed["churn: predicted"].isna().all()
+    assert list(failed["line"]) == [bad_line] and failed["churn: predicted"].isna().all()
     good = table[table["error"] == ""]
     assert set(good["churn: predicted"]) <= {"stays", "churns"}
     assert good["churn: P(churns)"].between(0, 1).all() and good["spend: predicted (USD)"].notna().all()

@@ -182,7 +182,7 @@ def test_encoder_round_trips_through_json_and_encodes_identically(tmp_path):
 def test_unseen_category_encodes_as_all_zeros_with_a_warning_naming_the_column():
     enc = TabularEncoder.fit(small_frame(), ["age", "plan", "calls"])
 
-    x, warnings = enc.encode_row({"age": "35", "plan": "z", "calls": "3"}, "row 9")
+    x, warnings = enc.encode_row({"age": "35", "plan": "z", "calls": "3"}, "line 9")
 
     np.testing.assert_array_equal(x[1:4], [0, 0, 0])
     assert len(warnings) == 1 and "'plan'" in warnings[0] and "'z'" in warnings[0]
@@ -212,9 +212,9 @@ def test_bad_numeric_cell_names_the_row_and_column(value, needle):
     enc = TabularEncoder.fit(small_frame(), ["age", "plan", "calls"])
 
     with pytest.raises(UserError) as exc:
-        enc.encode_row({"age": value, "plan": "a", "calls": "3"}, "rows.csv: row 7")
+        enc.encode_row({"age": value, "plan": "a", "calls": "3"}, "rows.csv: line 7")
 
-    assert "rows.csv: row 7" in str(exc.value) and "'age'" in str(exc.value) and needle in str(exc.value)
+    assert "rows.csv: line 7" in str(exc.value) and "'age'" in str(exc.value) and needle in str(exc.value)
 
 
 def test_text_in_a_numeric_feature_column_is_a_user_error_naming_row_and_column(tmp_path):
@@ -233,7 +233,7 @@ def test_text_in_a_numeric_feature_column_is_a_user_error_naming_row_and_column(
         message = str(exc)
     else:
         message = f"no error; encoded as {sorted(prep['tabular']['categorical'])} categorical, width {spec.input_shape}"
-    assert "'tenure_months'" in message and "row 4" in message, message
+    assert "'tenure_months'" in message and "line 4" in message, message
 
 
 # ----------------------------------------------------------------------------- round trip through save and load
@@ -283,7 +283,7 @@ def test_saved_model_predicts_every_csv_row_like_the_in_memory_model(lib_model, 
 
     items = predictor.predict([lib_model["path"]]).to_dict()["predictions"]
 
-    assert [item["input"] for item in items] == [f"customers.csv: row {i + 2}" for i in range(300)]
+    assert [item["input"] for item in items] == [f"customers.csv: line {i + 2}" for i in range(300)]
     assert not any("error" in item for item in items)
     warned = [w for item in items for w in item.get("warnings", [])]
     # rows like the training data: only the novelty check's own false alarms (its threshold is the 99th percentile),
@@ -342,7 +342,7 @@ def test_a_row_given_as_a_dict_or_the_csv_as_bytes_predicts_the_same(lib_model, 
     from_bytes = predictor.predict([path.read_bytes()], names=["upload.csv"]).items[0]
     from_dict = predictor.predict([first]).items[0]
 
-    assert from_bytes["input"] == "upload.csv: row 2" and from_dict["input"] == "<row>"
+    assert from_bytes["input"] == "upload.csv: line 2" and from_dict["input"] == "<row>"
     assert outputs_of(from_bytes) == outputs_of(from_file)
     assert outputs_of(from_dict) == pytest.approx(outputs_of(from_file), rel=1e-6)
 
@@ -382,13 +382,13 @@ def test_bad_rows_get_their_own_error_and_the_other_rows_their_predictions(lib_m
 
     items = prediction.to_dict()["predictions"]
     assert prediction.failed == 3 and len(items) == 5
-    assert [item["input"] for item in items] == [f"rows.csv: row {i}" for i in range(2, 7)]
+    assert [item["input"] for item in items] == [f"rows.csv: line {i}" for i in range(2, 7)]
     for i in (0, 4):
         assert "error" not in items[i] and outputs_of(items[i]) == outputs_of(clean[i])
     for row, col in BAD_ROWS:
         error = items[row]["error"]
         assert "outputs" not in items[row]
-        assert f"rows.csv: row {row + 2}" in error and f"'{col}'" in error and "\n" not in error
+        assert f"rows.csv: line {row + 2}" in error and f"'{col}'" in error and "\n" not in error
     assert "'ten' is not a number" in items[1]["error"]
     assert "infinite" in items[3]["error"] and "'12 USD' is not a number" in items[2]["error"]
 
@@ -487,7 +487,7 @@ def test_cli_predict_a_csv_with_a_bad_row_exits_2_and_prints_the_good_rows(cli_m
     doc = json.loads(out)
     assert doc["model"] == cli_model["doc"]["model"]
     items = doc["predictions"]
-    assert [item["input"] for item in items] == [f"rows.csv: row {i}" for i in range(2, 6)]
+    assert [item["input"] for item in items] == [f"rows.csv: line {i}" for i in range(2, 6)]
     assert "'monthly_charges'" in items[2]["error"] and "'12 USD'" in items[2]["error"] and "outputs" not in items[2]
     assert err.splitlines() == [f"error: {items[2]['error']}"]
     store = ModelStore(root=cli_model["home"] / "models", shipped=None)
@@ -505,7 +505,7 @@ def test_cli_predict_a_clean_csv_exits_0_with_one_prediction_per_row(cli_model, 
 
     assert rc == 0, err
     lines = out.splitlines()
-    assert len(lines) == 3 and lines[0].startswith("rows.csv: row 2: churn ") and "USD" in lines[0]
+    assert len(lines) == 3 and lines[0].startswith("rows.csv: line 2: churn ") and "USD" in lines[0]
 
 
 # ----------------------------------------------------------------------------- bad training CSVs
@@ -528,17 +528,17 @@ def _bad_training_files() -> dict[str, tuple[bytes, list[str]]]:
         "header only": ((header + "\n").encode(), ["bad.csv", "header only"]),
         "no spend column": (frame.drop(columns="spend").to_csv(index=False).encode(),
                             ["no column 'spend'", "head 'spend'"]),
-        "text in spend": (_rows(frame, {(4, "spend"): "a lot"}), ["row 6", "'spend'", "'a lot' is not a number"]),
-        "inf in spend": (_rows(frame, {(4, "spend"): "inf"}), ["row 6", "'spend'", "infinite"]),
+        "text in spend": (_rows(frame, {(4, "spend"): "a lot"}), ["line 6", "'spend'", "'a lot' is not a number"]),
+        "inf in spend": (_rows(frame, {(4, "spend"): "inf"}), ["line 6", "'spend'", "infinite"]),
         "churn with one class": (_rows(frame, {(i, "churn"): "0" for i in range(40)}), ["'churn'", "one class"]),
-        "churn not a label": (_rows(frame, {(7, "churn"): "maybe"}), ["row 9", "'churn'", "'maybe'"]),
+        "churn not a label": (_rows(frame, {(7, "churn"): "maybe"}), ["line 9", "'churn'", "'maybe'"]),
         "one row": ("\n".join([header, body[0]]).encode() + b"\n", ["bad.csv", "1 data rows"]),
         "duplicated headers": (good.replace("internet", "contract", 1).encode(), ["'contract'", "twice"]),
         "empty column name": (good.replace("internet", "", 1).encode(), ["empty name"]),
         "not UTF-8": (good.replace("fiber", "fibr\xe9").encode("latin-1"), ["bad.csv", "not UTF-8"]),
         "wrong number of fields": ("\n".join([header, *body[:4], body[4] + ",extra", *body[5:]]).encode(),
-                                   ["row 6", "9 fields", "header has 8"]),
-        "inf in a numeric feature": (_rows(frame, {(3, "monthly_charges"): "inf"}), ["row 5", "'monthly_charges'"]),
+                                   ["line 6", "9 fields", "header has 8"]),
+        "inf in a numeric feature": (_rows(frame, {(3, "monthly_charges"): "inf"}), ["line 5", "'monthly_charges'"]),
     }
 
 
@@ -602,7 +602,7 @@ def test_with_limit_a_bad_cell_is_reported_at_its_own_csv_row(tmp_path, monkeypa
 
     line = assert_user_error(rc, out, err, "'tenure_months'")
     assert nothing_stored(home)
-    row = int(re.search(r"row (\d+)", line).group(1))
+    row = int(re.search(r"line (\d+)", line).group(1))
     assert 42 <= row <= 61, line
 
 
@@ -632,9 +632,30 @@ def test_a_ragged_row_gets_its_own_error_and_the_other_rows_still_predict(tmp_pa
 
     items = predictor.predict([text.encode()], names=["ragged.csv"]).items
 
-    assert [i["input"] for i in items] == [f"ragged.csv: row {n}" for n in (2, 3, 4, 5)]
+    assert [i["input"] for i in items] == [f"ragged.csv: line {n}" for n in (2, 3, 4, 5)]
     assert "outputs" in items[0] and "outputs" in items[3]
     for bad, fields in ((items[1], 3), (items[2], 7)):
-        assert bad["error"] == f"ragged.csv: row {bad['input'][-1]} has {fields} fields, the header has 6"
+        assert bad["error"] == f"ragged.csv: line {bad['input'][-1]} has {fields} fields, the header has 6"
         assert "outputs" not in bad
     assert items[0]["outputs"] == items[3]["outputs"]
+
+
+def test_rows_are_named_by_the_file_line_an_editor_shows(tmp_path):
+    """Blank lines and a quoted cell over two lines do not shift the numbers: each row's input and each
+    error name the line the row starts on (the header is line 1), as the user's editor numbers them."""
+    from mtl_core.control.store import SHIPPED_DIR, ModelStore
+    from mtl_core.engine.inference import Predictor
+
+    predictor = Predictor.for_preset("churn-spend", store=ModelStore(root=tmp_path / "models", shipped=SHIPPED_DIR))
+    lines = ["tenure_months,contract,payment_method,internet,monthly_charges,support_calls",  # line 1
+             "12,month-to-month,electronic check,fiber,90.5,2",  # 2
+             "",  # 3: blank
+             '24,"one year",electronic check,dsl,"70',  # 4: a quoted cell that goes on to line 5
+             '",1',  # 5
+             "",  # 6: blank
+             "twelve,month-to-month,electronic check,fiber,90.5,2"]  # 7: bad
+    items = predictor.predict(["\n".join(lines).encode() + b"\n"], names=["gaps.csv"]).items
+
+    assert [i["input"] for i in items] == ["gaps.csv: line 2", "gaps.csv: line 4", "gaps.csv: line 7"]
+    assert items[2]["error"].startswith("gaps.csv: line 7, column 'tenure_months': 'twelve'")
+    assert "outputs" in items[0]

@@ -30,6 +30,7 @@ class ModelInput:
 
     array: np.ndarray | None  # an image (H, W, C) in [0, 1] or a table row encoded; None: it failed
     row: dict | None = None  # a table row as read (feature -> value)
+    line: int | None = None  # a CSV row's file line (the header is line 1)
     original: str = ""  # an image as given, e.g. "256×256 RGB JPEG"
 
 
@@ -210,12 +211,12 @@ class Predictor:
 
     def _row_items(self, source, name):
         """A dict is one row; anything else is a CSV whose every row becomes one item."""
-        from mtl_core.control.data.tabular import read_csv
+        from mtl_core.control.data.tabular import csv_line, read_csv
 
         encoder = self._encoder()
         ragged: dict[int, str] = {}  # rows with the wrong number of fields: their own error items
         if isinstance(source, dict):
-            rows, label = [source], name or "<row>"
+            rows, label, lines = [source], name or "<row>", [None]
         else:
             if hasattr(source, "read"):
                 label = name or str(getattr(source, "name", "<csv>"))
@@ -224,21 +225,23 @@ class Predictor:
             else:
                 label = name or "<csv>"
             try:
-                rows = read_csv(source, name=label, row_errors=ragged).to_dict("records")
+                frame = read_csv(source, name=label, row_errors=ragged)
+                rows, lines = frame.to_dict("records"), [csv_line(frame, i) for i in range(len(frame))]
             except UserError as exc:
                 yield {"input": label, "error": str(exc)}, None
                 return
-        for i, row in enumerate(rows):
-            where = label if isinstance(source, dict) else f"{label}: row {i + 2}"
+        for i, (row, line) in enumerate(zip(rows, lines, strict=True)):
+            where = label if line is None else f"{label}: line {line}"
             if i in ragged:
-                yield {"input": where, "error": ragged[i]}, ModelInput(None, row)
+                yield {"input": where, "error": ragged[i]}, ModelInput(None, row, line=line)
                 continue
             try:
                 x, warnings = encoder.encode_row(row, where)
             except UserError as exc:
-                yield {"input": where, "error": str(exc)}, ModelInput(None, row)
+                yield {"input": where, "error": str(exc)}, ModelInput(None, row, line=line)
                 continue
-            yield ({"input": where, "warnings": warnings} if warnings else {"input": where}), ModelInput(x, row)
+            item = {"input": where, "warnings": warnings} if warnings else {"input": where}
+            yield item, ModelInput(x, row, line=line)
 
     def predict(self, sources: list, names: list[str] | None = None,
                 loss_weights: dict[str, float] | None = None, explain: bool = False) -> Prediction:

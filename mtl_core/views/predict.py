@@ -198,7 +198,7 @@ class BatchResult:
 
     name: str
     items: list[ItemResult]
-    table: pd.DataFrame  # row, input columns, per-head outputs, warnings, error
+    table: pd.DataFrame  # line, input columns, per-head outputs, warnings, error
     seconds: float
     error: str | None = None  # the whole file could not be read
     inputs: list[str] = field(default_factory=list)  # the input columns of ``table``
@@ -215,10 +215,10 @@ class BatchResult:
         return self.table.to_csv(index=False).encode()
 
     def display_order(self) -> list[str]:
-        """Columns for the page: row, the outputs, error, warnings, then the inputs (the CSV keeps its
+        """Columns for the page: line, the outputs, error, warnings, then the inputs (the CSV keeps its
         inputs first)."""
-        outputs = [c for c in self.table.columns if c not in {"row", "warnings", "error", *self.inputs}]
-        return ["row", *outputs, "error", "warnings", *self.inputs]
+        outputs = [c for c in self.table.columns if c not in {"line", "warnings", "error", *self.inputs}]
+        return ["line", *outputs, "error", "warnings", *self.inputs]
 
 
 def output_columns(tasks: list[TaskSpec], outputs: dict | None, taken: set[str] = frozenset()) -> dict:
@@ -271,13 +271,13 @@ def predict_csv(predictor, data: bytes, name: str) -> BatchResult:
     if not rows_read:  # the file itself could not be read (its one error item says why)
         return BatchResult(name, items, pd.DataFrame(), prediction.seconds, error=items[0].error if items else None)
     columns = list(rows_read[0])
-    taken = {*columns, "row", "warnings", "error"}
+    taken = {*columns, "line", "warnings", "error"}
     rows = []
     for item, model_input in zip(items, prediction.inputs, strict=True):
         rows.append({**model_input.row, **output_columns(predictor.tasks, item.outputs, taken),
                      "warnings": "; ".join(item.warnings), "error": item.error or ""})
     table = pd.DataFrame(rows)
-    table.insert(0, "row", np.arange(2, len(table) + 2))  # the CSV line (the header is line 1)
+    table.insert(0, "line", [m.line for m in prediction.inputs])  # the CSV line, as an editor numbers it
     return BatchResult(name, items, table, prediction.seconds, inputs=columns)
 
 

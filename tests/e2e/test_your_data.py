@@ -87,7 +87,7 @@ def test_a_zip_of_images_becomes_a_two_head_model_and_predicts_an_upload(app_url
     wait_idle(page)
     page.get_by_text("shape · multiclass").wait_for()
     page.get_by_text("brightness · regression · %").wait_for()  # the page may still be drawing: wait, not look
-    page.get_by_text("Skipped gone.png: row 63: no such file.").wait_for()
+    page.get_by_text("Skipped gone.png: line 63: no such file.").wait_for()
     count_at_least(page, "stPlotlyChart", 2)  # the class balance and the histogram (plotly.js draws them late)
     page.wait_for_function("() => [...document.querySelectorAll('[data-testid=stImage] img')]"
                            ".filter(i => i.complete && i.naturalWidth > 0).length >= 8")  # the sample images

@@ -21,7 +21,7 @@ import pandas as pd
 
 from mtl_core.control.data import table_schema as schema
 from mtl_core.control.data.images import load_image, to_array
-from mtl_core.control.data.tabular import read_csv
+from mtl_core.control.data.tabular import csv_line, read_csv
 from mtl_core.errors import UserError
 
 LABELS_FILE = "labels.csv"
@@ -71,11 +71,11 @@ def scan(folder: Path | str, targets: str | None = None) -> FolderPlan:
             raise UserError(f"{name}/{LABELS_FILE}: {file_col!r} is the file column, it cannot be a target")
         files, keep, skipped = [], [], {}
         for i, cell in enumerate(frame[file_col].tolist()):
-            path = folder / cell.strip()
+            path, line = folder / cell.strip(), f"line {csv_line(frame, i)}"
             if not cell.strip() or not _inside(folder, path):
-                skipped[cell or f"row {i + 2}"] = f"row {i + 2}: not a file inside the folder"
+                skipped[cell or line] = f"{line}: not a file inside the folder"
             elif not path.is_file():
-                skipped[cell] = f"row {i + 2}: no such file"
+                skipped[cell] = f"{line}: no such file"
             else:
                 files.append(path)
                 keep.append(i)

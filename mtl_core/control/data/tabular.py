@@ -55,8 +55,13 @@ def read_csv(source, name: str | None = None, *, row_errors: dict[int, str] | No
     delimiter = ","
     if "," not in header:
         delimiter = next((d for d in DELIMITERS if d in header), ",")
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
-    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    rows, starts, ended = [], [], 0  # each kept record and the file line it starts on (blank lines are skipped)
+    for record in reader:
+        if any(cell.strip() for cell in record):
+            rows.append(record)
+            starts.append(ended + 1)
+        ended = reader.line_num
     if not rows:
         raise UserError(f"{name}: no header row (every cell is empty)")
     columns = [c.strip() for c in rows[0]]
@@ -70,15 +75,28 @@ def read_csv(source, name: str | None = None, *, row_errors: dict[int, str] | No
     if len(rows) < 2:
         raise UserError(f"{name}: header only, no data rows")
     body = []
-    for i, row in enumerate(rows[1:], start=2):
+    for line, row in zip(starts[1:], rows[1:], strict=True):
         if len(row) != len(columns):
-            message = f"{name}: row {i} has {len(row)} fields, the header has {len(columns)}"
+            message = f"{name}: line {line} has {len(row)} fields, the header has {len(columns)}"
             if row_errors is None:
                 raise UserError(message)
             row_errors[len(body)] = message
             row = (row + [""] * len(columns))[:len(columns)]
         body.append([c.strip() for c in row])
-    return pd.DataFrame(body, columns=columns, dtype=str)
+    frame = pd.DataFrame(body, columns=columns, dtype=str)
+    frame.attrs[LINES] = starts[1:]
+    return frame
+
+
+LINES = "csv_lines"  # DataFrame.attrs key: the file line of each row of read_csv's frame
+
+
+def csv_line(frame: pd.DataFrame, row: int) -> int:
+    """The file line (the header is line 1, blank lines count) of ``frame``'s row ``row`` (its index label
+    in the frame read_csv returned), as an editor or a spreadsheet numbers it; errors name lines, not
+    positions, so that "line 5" is found where the user looks."""
+    lines = frame.attrs.get(LINES)
+    return int(lines[row]) if lines is not None and 0 <= row < len(lines) else int(row) + 2
 
 
 MISSING_CELLS = ("", "nan", "na", "n/a", "null", "none", "?")  # in a number column
@@ -143,7 +161,8 @@ class TabularEncoder:
                 enc.impute[col] = str(sorted(counts[counts == counts.max()].index)[0])  # ties: the first by name
                 continue
             if bad is not None:
-                raise UserError(f"{name}: row {frame.index[bad] + 2}, column {col!r}: {values[bad]!r} is not a number")
+                raise UserError(f"{name}: line {csv_line(frame, frame.index[bad])}, column {col!r}: "
+                                f"{values[bad]!r} is not a number")
             known = x[np.isfinite(x)]
             enc.numeric[col] = (float(known.mean()), float(known.std() + 1e-6))
             enc.ranges[col] = (float(known.min()), float(known.max()))
@@ -220,8 +239,9 @@ class TabularEncoder:
 
     def encode_frame(self, frame: pd.DataFrame, name: str = "<csv>") -> np.ndarray:
         """Every row, all-or-nothing (training data): the first bad row raises."""
-        rows = frame.to_dict("records")  # row numbers are the CSV's own (header = row 1)
-        return np.stack([self.encode_row(r, f"{name}: row {i + 2}")[0] for i, r in zip(frame.index, rows, strict=True)])
+        rows = frame.to_dict("records")
+        return np.stack([self.encode_row(r, f"{name}: line {csv_line(frame, i)}")[0]
+                         for i, r in zip(frame.index, rows, strict=True)])
 
     def to_dict(self) -> dict:
         out = {"numeric": {k: list(v) for k, v in self.numeric.items()}, "categorical": self.categorical,
@@ -249,15 +269,19 @@ def labels_from_column(frame: pd.DataFrame, column: str, kind: str, name: str,
     Binary columns take 0/1, true/false, yes/no or the task's two class names.
     """
     values = frame[column].tolist()
+
+    def at(i: int) -> str:
+        return f"{name}: line {csv_line(frame, frame.index[i])}, column {column!r}"
+
     if kind == "regression":
         out = np.empty(len(values), dtype=np.float32)
         for i, v in enumerate(values):
             try:
                 out[i] = to_number(v)
             except ValueError:
-                raise UserError(f"{name}: row {i + 2}, column {column!r}: {v!r} is not a number") from None
+                raise UserError(f"{at(i)}: {v!r} is not a number") from None
             if np.isinf(out[i]):
-                raise UserError(f"{name}: row {i + 2}, column {column!r}: infinite value")
+                raise UserError(f"{at(i)}: infinite value")
         known = out[np.isfinite(out)]
         if len(known) == 0:
             raise UserError(f"{name}: column {column!r} has no values")
@@ -273,7 +297,7 @@ def labels_from_column(frame: pd.DataFrame, column: str, kind: str, name: str,
             continue
         if key not in mapping:
             allowed = "0/1, true/false, yes/no" if kind == "binary" else ", ".join(class_names)
-            raise UserError(f"{name}: row {i + 2}, column {column!r}: {v!r} is not a label ({allowed})")
+            raise UserError(f"{at(i)}: {v!r} is not a label ({allowed})")
         out[i] = mapping[key]
     present = np.unique(out[out >= 0])
     if len(present) < 2:
