@@ -70,3 +70,16 @@ def test_the_pareto_grid_of_three_heads_keeps_every_axis_bounded():
         assert 0 <= lo < hi <= 1.01 and hi - lo >= charts.MIN_SPAN
     lo_err, hi_err = fig.layout.xaxis3.range[::-1]  # the error's axis is reversed: better is to the right
     assert lo_err == 0 and hi_err > 0.25
+
+
+def test_long_class_names_are_cut_on_the_axis_and_whole_in_the_hover():
+    from mtl_core.views.charts import SHORT_LABEL, confusion_heatmap, short_labels
+
+    names = ["large_man-made_outdoor_things", "large_natural_outdoor_scenes", "fish",
+             "aaaaaaaaaaaaaaaX1", "aaaaaaaaaaaaaaaX2"]
+    cut = short_labels(names)
+    assert cut[0] == "large_man-made_…" and len(cut[0]) == SHORT_LABEL and cut[2] == "fish"
+    assert cut[3:] == names[3:]  # their cut forms would be equal: kept whole, so every label stays unique
+    fig = confusion_heatmap([[int(i == j) for j in range(5)] for i in range(5)], names)
+    assert list(fig.data[0].x) == cut
+    assert list(fig.data[0].customdata[0][1][:2]) == ["large_man-made_outdoor_things", "large_natural_outdoor_scenes"]

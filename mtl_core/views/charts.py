@@ -117,25 +117,46 @@ def value_in_range(value: float, low: float, high: float, unit: str = "") -> go.
     return _compact(fig, 90)
 
 
+SHORT_LABEL = 16  # characters of a class name on an axis; the hover shows it whole
+
+
+def short_labels(names) -> list[str]:
+    """Class names cut to ``SHORT_LABEL`` characters ("large_man-made_…") for a crowded axis, each still
+    unique (a name whose cut form another name shares stays whole)."""
+    names = [str(c) for c in names]
+    cut = [c if len(c) <= SHORT_LABEL else c[:SHORT_LABEL - 1] + "…" for c in names]
+    return [c if cut.count(c) == 1 else full for c, full in zip(cut, names, strict=True)]
+
+
+def _category_axis(labels) -> dict:
+    """A category axis whose tick labels never overlap: Plotly turns them (0°, 30° or 90°) and leaves some out
+    when they do not fit, and makes room for them (an explicit angle would stop it doing either)."""
+    return dict(type="category", automargin=True, autotickangles=[0, 30, 90],
+                tickfont=dict(size=11 if max((len(c) for c in labels), default=0) > 8 else 12))
+
+
 def class_balance(counts, *, title: str | None = None) -> go.Figure:
     """Examples per class, stacked by split (``counts``: DataFrame with class, split, count)."""
     fig = go.Figure()
     for split in ("train", "val", "test"):
         part = counts[counts["split"] == split]
         if len(part):
-            fig.add_trace(go.Bar(x=part["class"], y=part["count"], name=split,
-                                 marker_color=SPLIT_COLOURS[split]))
+            fig.add_trace(go.Bar(x=short_labels(part["class"]), y=part["count"], name=split,
+                                 customdata=[str(c) for c in part["class"]], marker_color=SPLIT_COLOURS[split],
+                                 hovertemplate=f"%{{customdata}}: %{{y:,}} ({split})<extra></extra>"))
     fig.update_layout(barmode="stack")
-    fig.update_xaxes(type="category", tickangle=-45 if counts["class"].nunique() > 10 else 0)
+    fig.update_xaxes(**_category_axis(short_labels(counts["class"].unique())))
     fig.update_yaxes(title="examples")
     return _compact(fig, 320, legend=True, title=title)
 
 
 def label_counts(counts: dict[str, int], *, title: str | None = None) -> go.Figure:
     """Rows per class of one target (a user's table, before any split)."""
-    fig = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), marker_color=ACCENT,
-                           text=[f"{n:,}" for n in counts.values()], textposition="outside", cliponaxis=False))
-    fig.update_xaxes(type="category", tickangle=-45 if len(counts) > 10 else 0)
+    labels = short_labels(counts)
+    fig = go.Figure(go.Bar(x=labels, y=list(counts.values()), marker_color=ACCENT, customdata=[str(c) for c in counts],
+                           text=[f"{n:,}" for n in counts.values()], textposition="outside", cliponaxis=False,
+                           hovertemplate="%{customdata}: %{y:,} rows<extra></extra>"))
+    fig.update_xaxes(**_category_axis(labels))
     fig.update_yaxes(title="rows", rangemode="tozero")
     return _compact(fig, 300, title=title)
 
@@ -194,16 +215,19 @@ def confusion_heatmap(matrix, class_names, *, title: str | None = None) -> go.Fi
     """Counts, true class down, predicted across; cells are shaded by the share of their row (recall)."""
     m = np.asarray(matrix, dtype=float)
     share = m / np.maximum(m.sum(axis=1, keepdims=True), 1)
-    names = [str(c) for c in class_names]
+    full = [str(c) for c in class_names]
+    names = short_labels(full)
     n = len(names)
+    # hover: the whole names and the count of each cell (customdata[i][j] = [true, predicted, count])
+    cells = [[[full[i], full[j], int(m[i, j])] for j in range(n)] for i in range(n)]
     fig = go.Figure(go.Heatmap(
         z=share, x=names, y=names, colorscale="Blues", zmin=0, zmax=1, showscale=False,
         text=m.astype(int) if n <= 32 else None, texttemplate="%{text}" if n <= 12 else None,
-        customdata=m.astype(int),
-        hovertemplate="true %{y}, predicted %{x}: %{customdata} (%{z:.0%} of the row)<extra></extra>"))
-    crowded = n > 10 or sum(len(c) for c in names) > 40
-    fig.update_xaxes(title="predicted", type="category", tickangle=-45 if crowded else 0, side="bottom")
-    fig.update_yaxes(title="true", type="category", autorange="reversed")
+        customdata=cells,
+        hovertemplate="true %{customdata[0]}, predicted %{customdata[1]}: %{customdata[2]} "
+                      "(%{z:.0%} of the row)<extra></extra>"))
+    fig.update_xaxes(title="predicted", side="bottom", **_category_axis(names))
+    fig.update_yaxes(title="true", autorange="reversed", **_category_axis(names))
     size = min(max(260, 26 * n + 120), 720)
     return _compact(fig, size, title=title)
 
