@@ -210,6 +210,7 @@ def main() -> None:
             if (job_id := st.session_state.get(CONDITIONED_JOB, {}).get(preset.name)) is not None:
                 st.fragment(conditioned_progress, run_every=2)(preset.name, job_id)
             st.stop()
+        st.session_state.get(CONDITIONED_JOB, {}).pop(preset.name, None)  # its model is here: nothing to follow
         conditioned_ids = [m.id for m in models]  # (not ``ids``: the sweep picker's format_func reads that name)
         picker = f"tradeoffs-cond-{preset.name}"
         if (shared := ui.url_model(conditioned_ids)) and shared != st.session_state.get(picker):

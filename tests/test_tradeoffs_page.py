@@ -175,3 +175,64 @@ def test_when_a_sweep_started_here_ends_the_page_opens_its_group(home, monkeypat
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key=picker).value == new.key
     assert PRESET not in at.session_state["tradeoffs-sweep-jobs"]  # no more polling
+
+
+def test_a_loss_conditioned_training_queued_here_is_followed_live_until_its_model_opens(home, monkeypatch, tmp_path):
+    """Queued from the page (no conditioned model yet), the training shows its epoch while its process runs; when
+    the job is done and its model stored, the same session's next run shows the model's λ sliders, not a stale
+    progress bar. A job that failed says why. The job's process is a stand-in that sleeps (its command line names
+    the job, as the queue checks), so nothing trains here."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    root, _, cond_id = home
+    mine = tmp_path / "home"
+    shutil.copytree(root, mine)
+    shutil.move(mine / "models" / cond_id, tmp_path / cond_id)  # the page starts with no conditioned model
+    jobs = mine / "jobs"
+
+    def write_job(job_id: str, **fields) -> Path:
+        folder = jobs / job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        now = time.time()
+        (folder / "job.json").write_text(json.dumps({
+            "id": job_id, "preset": PRESET, "argv": ["--preset", PRESET, "--conditioned"], "created": now,
+            "started": now, "config": {"epochs": 3, "conditioned": True}, **fields}))
+        return folder
+
+    stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "j-cond-1"])
+    try:
+        folder = write_job("j-cond-1", state="running", pid=stand_in.pid)
+        (folder / "events.jsonl").write_text(
+            json.dumps({"event": "start", "epochs": 3, "batches": 10}) + "\n"
+            + json.dumps({"event": "epoch", "epoch": 1, "epochs": 3, "val": {}, "train": {}}) + "\n")
+        at = open_tradeoffs(mine, monkeypatch)
+        assert f"tradeoffs-cond-{PRESET}" not in {s.key for s in at.selectbox}  # nothing to pick yet
+        at.session_state["tradeoffs-conditioned-job"] = {PRESET: "j-cond-1"}  # as "Train one" leaves it
+        at.run()
+        [bar] = at.get("progress")
+        assert "Loss-conditioned model, job `j-cond-1`: epoch 2/3" in bar.proto.text, bar.proto.text
+
+        shutil.move(tmp_path / cond_id, mine / "models" / cond_id)  # the training ends: its model is stored
+        write_job("j-cond-1", state="done", pid=stand_in.pid, ended=time.time(), model=cond_id)
+    finally:
+        stand_in.kill()
+        stand_in.wait()
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.get("progress")
+    assert at.selectbox(key=f"tradeoffs-cond-{PRESET}").value == cond_id
+    assert {s.label for s in at.slider if s.key.startswith(f"tradeoffs-lambda-{cond_id}")} == {
+        "shape", "orientation", "intensity"}
+    assert PRESET not in at.session_state["tradeoffs-conditioned-job"]  # no more polling
+
+    shutil.move(mine / "models" / cond_id, tmp_path / cond_id)
+    write_job("j-cond-2", state="failed", ended=time.time(), error="out of memory")
+    at.session_state["tradeoffs-conditioned-job"] = {PRESET: "j-cond-2"}
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(e.value == "The loss-conditioned training failed: out of memory" for e in at.error), \
+        [e.value for e in at.error]
