@@ -12,6 +12,7 @@ except those that test it).
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -103,10 +104,34 @@ class Warmup:
 WARMUP = Warmup()  # the server process's own
 
 
+_frozen = threading.Event()
+
+
+def freeze_library_objects() -> None:
+    """Move the objects that TensorFlow's and Keras's import made (about 360,000) out of the garbage collector's
+    full scans, once per process.
+
+    After every script run Streamlit calls ``gc.collect(2)`` (``runner.postScriptGC``) and, once Keras is
+    imported, ``keras.backend.clear_session()``, which collects again. With TensorFlow loaded each of those
+    took 165 ms here and held Python's lock, so the page's messages waited in the server: a switch to Predict
+    drew its upload 0.9 s after the click instead of 0.15 s. Modules live as long as the process anyway;
+    ``gc.freeze`` (after a collection, so no garbage is frozen) makes both scans cost about nothing. Models
+    loaded later are not frozen: one evicted from the cache is still collected."""
+    if _frozen.is_set():
+        return
+    import keras  # noqa: F401
+    import tensorflow  # noqa: F401
+
+    gc.collect()
+    gc.freeze()
+    _frozen.set()
+
+
 def ready_predictor(model, say: Callable[[str], None] = lambda stage: None):
     """A Predictor for ``model`` (a StoredModel), traced and with its image decoders loaded, so that the first
     upload runs at full speed: what the Predict page needs, whether the warm-up or the page does it."""
     say("importing TensorFlow")
+    freeze_library_objects()
     import numpy as np
 
     from mtl_core.engine.inference import Predictor
