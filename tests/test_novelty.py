@@ -84,3 +84,47 @@ def test_curves_of_a_head_with_missing_labels_count_only_its_labelled_examples(d
     kept = int(np.argmin(val["loss"])) if card["training"]["epochs_run"] > 1 else 0
     for head, metric in (("orientation", "accuracy"), ("intensity", "mae")):
         assert val[head][metric][kept] == pytest.approx(card["metrics"]["validation"][head][metric], rel=1e-4)
+
+
+def _triangle_png(shape_rgb, background_rgb) -> bytes:
+    """A filled triangle drawn plainly, 64×64, as a person would make one in a paint program."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (64, 64), background_rgb)
+    ImageDraw.Draw(img).polygon([(32, 8), (56, 54), (8, 54)], fill=shape_rgb)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_a_colour_picture_that_turns_blank_in_grey_is_flagged_for_a_grey_model():
+    """Red on a green of the same luminance (0.299) is a clear triangle to a person and an even grey to the
+    shipped shapes-3head model, which reads luma: its prediction says so. White on black, or the same
+    colours given to an RGB model (color-digits), get no such warning."""
+    from PIL import Image
+
+    from mtl_core.control.data.images import contrast_lost_in_grey
+    from mtl_core.control.store import SHIPPED_DIR
+    from mtl_core.engine.inference import Predictor
+
+    green = (0, round(255 * 0.299 / 0.587), 0)
+    store = ModelStore(shipped=SHIPPED_DIR)
+    grey_model = Predictor.for_preset("shapes-3head", store=store)
+    items = grey_model.predict([_triangle_png((255, 0, 0), green), _triangle_png((255, 255, 255), (0, 0, 0))],
+                               names=["red-on-green.png", "white-on-black.png"]).items
+    lost = [w for w in items[0].get("warnings", []) if "in grey" in w]
+    assert len(lost) == 1 and "keeps only 0% of its contrast" in lost[0], items[0]
+    assert "outputs" in items[0]  # still answered: a warning, not an error
+    assert not any("in grey" in w for w in items[1].get("warnings", []))
+
+    rgb_model = Predictor.for_preset("color-digits", store=store)
+    [rgb_item] = rgb_model.predict([_triangle_png((255, 0, 0), green)], names=["red-on-green.png"]).items
+    assert not any("in grey" in w for w in rgb_item.get("warnings", []))
+
+    blue_on_black = Image.new("RGB", (32, 32))
+    blue_on_black.paste((0, 0, 255), (8, 8, 24, 24))
+    warning = contrast_lost_in_grey(blue_on_black, (32, 32))
+    assert warning is not None and "keeps only 20%" in warning  # blue weighs 0.114: 0.114 x sqrt(3)
+    assert contrast_lost_in_grey(Image.new("RGB", (32, 32), (200, 30, 30)), (32, 32)) is None  # nothing to lose

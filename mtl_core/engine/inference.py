@@ -198,14 +198,19 @@ class Predictor:
         return TabularEncoder.from_dict(self.card["preprocessing"]["tabular"])
 
     def _image_items(self, source, name):
-        from mtl_core.control.data.images import describe_source, load_image
+        from mtl_core.control.data.images import contrast_lost_in_grey, describe_source, load_image
 
         label = describe_source(source, name)
         try:
             img = load_image(source, name=label)
             original = "" if isinstance(source, np.ndarray) else \
                 f"{img.width}×{img.height} {img.mode}{' ' + img.format if img.format else ''}"
-            yield {"input": label}, ModelInput(self.prepare(img, name=label), original=original)
+            item = {"input": label}
+            h, w, c = self.input_shape
+            if c == 1 and img.mode not in ("1", "L", "LA", "I", "I;16", "F"):  # a colour picture for a grey model
+                if (warning := contrast_lost_in_grey(img, (h, w), label)) is not None:
+                    item["warnings"] = [warning]
+            yield item, ModelInput(self.prepare(img, name=label), original=original)
         except UserError as exc:
             yield {"input": label, "error": str(exc)}, None
 

@@ -530,3 +530,29 @@ def _to_array(img: Image.Image, size: Any, channels: Any, label: str) -> np.ndar
     out = np.stack(resized, axis=-1).astype(np.float32, copy=False)
     np.clip(out, 0.0, 1.0, out=out)
     return out
+
+
+# ----------------------------------------------------------------------------- colour lost in grey
+
+GREY_CONTRAST_KEPT = 0.2  # below this share of its contrast left in grey, a colour picture gets a warning
+COLOUR_CONTRAST_SEEN = 0.05  # ... if it has visible contrast at all (std of its pixels, in [0, 1] units)
+
+
+def contrast_lost_in_grey(img: Image.Image, size: tuple[int, int], name: str | None = None) -> str | None:
+    """A warning when a grey model would barely see a colour picture: its parts differ in colour but hardly in
+    brightness (a red shape on a green of the same luminance), so in the luma the model reads, most of its
+    contrast is gone. None for a picture that keeps its contrast, or that has none to lose.
+
+    Contrast is the standard deviation of the pixels at the model's size: of the RGB vectors (per channel) and
+    of their luma. A grey picture keeps all of it; a blue shape on black keeps 20% (blue weighs 0.114)."""
+    rgb = _to_array(img, size, 3, describe_source(img, name))
+    colour = float(np.sqrt(((rgb - rgb.mean(axis=(0, 1))) ** 2).sum(axis=-1).mean() / 3))
+    if colour < COLOUR_CONTRAST_SEEN:
+        return None
+    luma = rgb @ np.asarray(LUMA_WEIGHTS, dtype=np.float32)
+    kept = float(luma.std()) / colour
+    if kept >= GREY_CONTRAST_KEPT:
+        return None
+    return (f"this model sees images in grey, and this picture keeps only {kept:.0%} of its contrast there: its "
+            "colours differ more than their brightness, so what the model sees may be nearly blank; a version with "
+            "light and dark parts will be read better")
