@@ -56,6 +56,10 @@ def _compact(fig: go.Figure, height: int, *, legend: bool = False, title: str | 
                                  pad=dict(t=8, l=4)) if title else None,
                       legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1,
                                   font=dict(size=11)))
+    # room for the tick labels and titles whatever the template: Streamlit's own ("streamlit", the default once
+    # it is imported) does not make it, and the 8-px margins above would cut the numbers off
+    fig.update_xaxes(automargin=True)
+    fig.update_yaxes(automargin=True)
     return fig
 
 
