@@ -174,7 +174,7 @@ def table(frame, **kwargs) -> None:
             frame[column] = [f"{v:,.4f}".rstrip("0").rstrip(".") if pd.notna(v) else "" for v in values]
         elif pd.api.types.is_float_dtype(values):
             numbers.append(column)
-        elif values.dtype == object:
+        elif pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values):  # pandas 3: str dtype
             frame[column] = values.where(values.notna(), "")
             if column not in config and frame[column].astype(str).str.len().max() > 40:
                 config[column] = st.column_config.TextColumn(column, width="large")

@@ -36,11 +36,11 @@ def main() -> None:
 
     with ui.guard("the comparison tables"):
         st.subheader("How each was trained")
-        st.dataframe(compare.settings_table(picked), hide_index=True)
+        ui.table(compare.settings_table(picked))
         split = st.segmented_control("Metrics of", ["test", "validation"], default="test",
                                      key="compare-split") or "test"
         st.subheader(f"Per-head metrics ({split})")
-        st.dataframe(compare.metrics_table(picked, split), hide_index=True)
+        ui.table(compare.metrics_table(picked, split))
 
     with ui.guard("the curves"):
         st.subheader("Validation curves")

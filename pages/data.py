@@ -50,7 +50,7 @@ def main() -> None:
 
         st.subheader("Samples with all their labels")
         if data.table is not None:
-            st.dataframe(data.table, hide_index=True)
+            ui.table(data.table)
         else:
             per_row = 8
             for start in range(0, len(data.samples), per_row):

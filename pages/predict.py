@@ -190,7 +190,7 @@ def csv_batch(s: PageState) -> None:
         st.download_button("Download the predictions (CSV)", result.csv(),
                            file_name=f"{upload.name.rsplit('.', 1)[0]}-predictions.csv", mime="text/csv",
                            icon=":material/download:", type="primary", key=f"result-{s.model.id}")
-        st.dataframe(result.table, hide_index=True, column_order=result.display_order())
+        ui.table(result.table, column_order=result.display_order())  # a failed row's outputs blank, not None
         ui.timing(result.seconds, f"{n} rows", s.model.id)
         good = [i for i, item in enumerate(result.items) if item.outputs]
         if good:

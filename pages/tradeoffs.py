@@ -165,7 +165,7 @@ def main() -> None:
                                       format_func=lambda i: ("★ " if doc["points"][ids.index(i)]["pareto"] else "")
                                       + tradeoffs.weights_text(doc["points"][ids.index(i)]["weights"]),
                                       help="Or click a point. The model you open becomes the Predict page's model.")
-            st.dataframe(tradeoffs.points_table(doc), hide_index=True)
+            ui.table(tradeoffs.points_table(doc))
             model = store.find(chosen)
             if model is not None:
                 with st.container(border=True):
