@@ -142,14 +142,16 @@ def _category_axis(labels) -> dict:
 def class_balance(counts, *, title: str | None = None) -> go.Figure:
     """Examples per class, stacked by split (``counts``: DataFrame with class, split, count)."""
     fig = go.Figure()
+    classes = [str(c) for c in counts["class"].unique()]
+    shown = dict(zip(classes, short_labels(classes), strict=True))  # one cut per class, whichever split it is in
     for split in ("train", "val", "test"):
         part = counts[counts["split"] == split]
         if len(part):
-            fig.add_trace(go.Bar(x=short_labels(part["class"]), y=part["count"], name=split,
+            fig.add_trace(go.Bar(x=[shown[str(c)] for c in part["class"]], y=part["count"], name=split,
                                  customdata=[str(c) for c in part["class"]], marker_color=SPLIT_COLOURS[split],
                                  hovertemplate=f"%{{customdata}}: %{{y:,}} ({split})<extra></extra>"))
     fig.update_layout(barmode="stack")
-    fig.update_xaxes(**_category_axis(short_labels(counts["class"].unique())))
+    fig.update_xaxes(**_category_axis(list(shown.values())))
     fig.update_yaxes(title="examples")
     return _compact(fig, 320, legend=True, title=title)
 
