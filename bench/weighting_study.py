@@ -18,8 +18,14 @@ Models train through a store of their own (``--store``, default out/weighting-st
 measured (model id, test metrics, ms per step) is also appended to a ledger kept in git
 (``--ledger``, default bench/results/weighting-study.jsonl): a rerun, even from a fresh clone, takes a model's
 figures from it instead of training again, so a study longer than one sitting resumes where it stopped.
-The ledger is keyed by model id, a hash of the config, the data and the engine version: a change that
+The ledger is keyed by model id, a hash of the config, the data and the engine version, and by the precision
+the training ran at: ``auto`` is bfloat16 on a CPU with native bf16 and float32 on one without, and the two
+train different models under the same id, so a machine takes only its own precision's lines. A change that
 trains another model is not hidden by an old line. ``--json FILE`` writes the figures.
+
+Trainings go seed by seed (every method at seed 42, then 43, ...), so a study stopped half-way has every
+method at some seeds. ``--from-ledger`` trains nothing: it prints the table of what the ledger holds, each
+cell saying over how many seeds it was taken when that is fewer than asked.
 """
 
 import argparse
@@ -39,6 +45,7 @@ from mtl_core.control import methods as catalogue  # noqa: E402
 from mtl_core.control.config import make_config  # noqa: E402
 from mtl_core.control.presets import get_preset, preset_for  # noqa: E402
 from mtl_core.control.store import ModelStore  # noqa: E402
+from mtl_core.engine.device import choose_precision  # noqa: E402
 from mtl_core.engine.training import train  # noqa: E402
 
 PRESETS = ("churn-spend", "color-digits", "shapes-3head")  # cheapest first: a partial run still says something
@@ -56,7 +63,8 @@ def step_ms(events: list[dict]) -> float | None:
 
 
 class Ledger:
-    """One JSON line per finished training: {"id", "preset", "what", "test", "ms"}; appended, never rewritten."""
+    """One JSON line per finished training: {"id", "precision", "preset", "what", "test", "ms", ...}; appended,
+    never rewritten (a later line of the same id and precision wins)."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -65,10 +73,17 @@ class Ledger:
             for line in path.read_text().splitlines():
                 if line.strip():
                     row = json.loads(line)
-                    self.rows[row["id"]] = row
+                    self.rows[self.key(row["id"], row.get("precision"))] = row
+
+    @staticmethod
+    def key(model_id: str, precision: str | None) -> str:
+        return f"{model_id}@{precision}"
+
+    def get(self, model_id: str, precision: str) -> dict | None:
+        return self.rows.get(self.key(model_id, precision))
 
     def add(self, row: dict) -> None:
-        self.rows[row["id"]] = row
+        self.rows[self.key(row["id"], row["precision"])] = row
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as f:  # one short line per write: a stop mid-study leaves whole lines
             f.write(json.dumps(row, sort_keys=True) + "\n")
@@ -80,21 +95,36 @@ def model_id(preset_name: str, config) -> str:
     return config.model_id(data.fingerprint)
 
 
-def run(preset_name: str, store: ModelStore, ledger: Ledger, timings: dict, **overrides) -> dict:
+def local_precision(config) -> str:
+    """The precision ``train`` resolves this config's to on this machine."""
+    import tensorflow as tf
+
+    return choose_precision(config.precision, gpus=len(tf.config.list_physical_devices("GPU")))
+
+
+class NotInLedger(Exception):
+    pass
+
+
+def run(preset_name: str, store: ModelStore, ledger: Ledger, timings: dict, train_missing: bool = True,
+        **overrides) -> dict:
     """Test metrics of one training (from the ledger, else through the store), and its ms per step."""
     preset = get_preset(preset_name)
     config = make_config(preset, **overrides)
     what = f"{overrides.get('weighting', 'single-task')} seed {overrides.get('seed')}"
-    known = ledger.rows.get(model_id(preset_name, config))
+    known = ledger.get(model_id(preset_name, config), local_precision(config))
     if known is not None:
         print(f"  {preset_name} {what}: {known['id']} (ledger)", file=sys.stderr, flush=True)
         return {"id": known["id"], "test": known["test"], "ms": known["ms"]}
+    if not train_missing:
+        raise NotInLedger(what)
     events: list[dict] = []
     trained_id, card, cached = train(preset_name, config, store=store, subscribers=[events.append])
     if not cached:
         timings[trained_id] = step_ms(events)
     print(f"  {preset_name} {what}: {trained_id}{' (stored)' if cached else ''}", file=sys.stderr, flush=True)
-    row = {"id": trained_id, "preset": preset_name, "what": what, "test": card["metrics"]["test"],
+    row = {"id": trained_id, "precision": card["training"]["precision"], "preset": preset_name, "what": what,
+           "test": card["metrics"]["test"],
            "ms": timings.get(trained_id), "epochs": card["training"]["epochs_run"],
            "seconds": card["training"]["seconds"]}
     ledger.add(row)
@@ -116,23 +146,39 @@ def delta_m(metrics: dict, single: dict, heads: list) -> float:
 
 
 def study(preset_name: str, method_names: list[str], seeds: list[int], store: ModelStore, ledger: Ledger,
-          timings: dict, budget: dict) -> dict:
+          timings: dict, budget: dict, train_missing: bool = True) -> dict:
+    """Seed by seed: the single-task models, then every method. Without ``train_missing``, what the ledger
+    lacks is left out (a method's cells then average fewer seeds)."""
     preset = get_preset(preset_name)
     heads = list(preset.tasks)
-    single = {seed: {t.name: run(preset_name, store, ledger, timings, seed=seed, **budget,
-                                 model=preset.model.only([t.name]).to_dict())["test"][t.name] for t in heads}
-              for seed in seeds}
+    single, runs = {}, {method: {} for method in method_names}
+    for seed in seeds:
+        try:
+            single[seed] = {t.name: run(preset_name, store, ledger, timings, train_missing, seed=seed, **budget,
+                                        model=preset.model.only([t.name]).to_dict())["test"][t.name]
+                            for t in heads}
+        except NotInLedger:
+            continue  # no Δm without this seed's single-task models
+        for method in method_names:
+            try:
+                runs[method][seed] = run(preset_name, store, ledger, timings, train_missing, seed=seed,
+                                         weighting=method, **budget)
+            except NotInLedger:
+                pass
     rows = {}
-    for method in method_names:
-        runs = {seed: run(preset_name, store, ledger, timings, seed=seed, weighting=method, **budget) for seed in seeds}
+    for method, by_seed in runs.items():
+        done = [s for s in seeds if s in by_seed]
+        if not done:
+            continue
         rows[method] = {
-            "heads": {t.name: [runs[s]["test"][t.name][t.primary_metric[0]] for s in seeds] for t in heads},
-            "delta_m": [delta_m(runs[s]["test"], single[s], heads) for s in seeds],
-            "ms": [runs[s]["ms"] for s in seeds if runs[s]["ms"] is not None],
-            "models": [runs[s]["id"] for s in seeds],
+            "seeds": done,
+            "heads": {t.name: [by_seed[s]["test"][t.name][t.primary_metric[0]] for s in done] for t in heads},
+            "delta_m": [delta_m(by_seed[s]["test"], single[s], heads) for s in done],
+            "ms": [by_seed[s]["ms"] for s in done if by_seed[s]["ms"] is not None],
+            "models": [by_seed[s]["id"] for s in done],
         }
-    return {"single": {t.name: [single[s][t.name][t.primary_metric[0]] for s in seeds] for t in heads},
-            "methods": rows, "heads": [(t.name, *t.primary_metric) for t in heads]}
+    return {"single": {t.name: [single[s][t.name][t.primary_metric[0]] for s in single] for t in heads},
+            "seeds": seeds, "methods": rows, "heads": [(t.name, *t.primary_metric) for t in heads]}
 
 
 def table(preset_name: str, result: dict) -> str:
@@ -154,7 +200,10 @@ def table(preset_name: str, result: dict) -> str:
             reached += (mean + noise >= single[h][0]) if mode == "max" else (mean - noise <= single[h][0])
         dm, dm_std = mean_std(row["delta_m"])
         ms = statistics.median(row["ms"]) if row["ms"] else None
-        lines.append(f"| {method} | " + " | ".join(cells) + f" | {dm:+.2f} ± {dm_std:.2f} | {reached} of {len(heads)}"
+        seeds_told = "" if len(row["seeds"]) == len(result["seeds"]) else f" (seed{'s' * (len(row['seeds']) > 1)} " \
+            + ", ".join(map(str, row["seeds"])) + ")"
+        lines.append(f"| {method}{seeds_told} | " + " | ".join(cells)
+                     + f" | {dm:+.2f} ± {dm_std:.2f} | {reached} of {len(heads)}"
                      f" | {'–' if ms is None else f'{ms:.1f}'} | {'–' if ms is None else f'{ms / static_ms:.2f}'} |")
     return "\n".join(lines)
 
@@ -168,6 +217,8 @@ def main():
     ap.add_argument("--ledger", default=str(ROOT / "bench" / "results" / "weighting-study.jsonl"),
                     help="the figures of every finished training, kept in git (default: %(default)s)")
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--from-ledger", action="store_true",
+                    help="train nothing: the table of what the ledger holds for this machine's precision")
     add_budget_arguments(ap)
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -179,11 +230,13 @@ def main():
     for preset_name in args.preset or PRESETS:
         overrides, changed = budget(get_preset(preset_name), args)
         told = ", ".join(f"{k} {v}" for k, v in changed.items())
+        precision = local_precision(make_config(get_preset(preset_name), **overrides))
         print(f"seeds {seeds}; {preset_name}'s default model and training{f', except {told}' if told else ''}; "
-              "test split")
+              f"precision {precision}; test split")
         try:
             results[preset_name] = study(preset_name, args.method or list(catalogue.names()), seeds, store,
-                                         Ledger(Path(args.ledger)), timings, overrides)
+                                         Ledger(Path(args.ledger)), timings, overrides,
+                                         train_missing=not args.from_ledger)
         finally:
             timings_file.parent.mkdir(parents=True, exist_ok=True)
             timings_file.write_text(json.dumps(timings, indent=1))

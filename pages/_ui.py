@@ -319,6 +319,10 @@ def head_panels(tasks, outputs: dict, context: predict_view.ModelContext | None 
             if overlays and task.name in overlays:
                 st.image(common.to_display(overlays[task.name], 160), caption=f"where {task.name} looks",
                          width=160)
+            if context is not None and task.name in context.stalled:
+                st.warning(f"This head stopped learning at epoch {context.stalled[task.name]} of its training: it "
+                           "gives the same answer for every input. Retrain with another seed.",
+                           icon=":material/warning:")
             out = outputs[task.name]
             t = (truth or {}).get(task.name)
             k = f"{key}-{task.name}"

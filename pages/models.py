@@ -87,6 +87,8 @@ def main() -> None:
             + ", ".join(f"{k}={v:g}" for k, v in config.get("loss_weights", {}).items())
             + f" · weighting {config.get('weighting', 'static')} · seed {config.get('seed', '?')}")
 
+        for warning in models_view.training_warnings(card):  # said while it trained, e.g. a head that died
+            st.warning(f"While training, epoch {warning['epoch']}: {warning['message']}", icon=":material/warning:")
         st.markdown("##### Metrics")
         ui.table(models_view.metrics_table(card))
         note = (card.get("reference") or {}).get("note")

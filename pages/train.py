@@ -93,6 +93,8 @@ def show_job(s: JobPanel, job_id: str) -> None:
         with st.expander("Last lines of the log"):
             st.code("\n".join(job.log_tail or []) or "(empty)")
     curves = train_form.job_curves(job)
+    for message in curves["warnings"]:  # e.g. a head that stopped learning (engine/conflict.py)
+        st.warning(message, icon=":material/warning:")
     if curves["epochs"]:
         columns = st.columns(min(len(s.heads), 3))
         for i, task in enumerate(t for t in s.preset.tasks if t.name in curves["val"] or t.name in curves["train"]):

@@ -104,3 +104,99 @@ def test_models_page_shows_the_conflict_of_a_trained_model(tiny_store, monkeypat
     assert not at.exception, [e.value for e in at.exception]
     reading = next(c.value for c in at.caption if "Cosine of two heads' loss gradients" in c.value)
     assert "shape ~ orientation" in reading and "intensity: detached" in reading
+
+
+# ----------------------------------------------------------------------------- a head that stopped learning
+
+
+def test_a_head_is_stalled_once_its_output_has_been_the_same_for_two_epochs_in_a_row():
+    from mtl_core.engine.conflict import stalled_since
+
+    assert stalled_since([]) is None
+    assert stalled_since([0.8, 0.0]) is None  # one epoch could be a passing state
+    assert stalled_since([0.8, 0.0, 0.0]) == 2
+    assert stalled_since([0.0, 0.0, 0.0, 0.0]) == 1
+    assert stalled_since([0.8, 0.0, 0.0, 0.3]) is None  # it tells inputs apart again
+    assert stalled_since([0.5, 3e-7, 1e-9]) == 2  # below 1e-6 is float noise around one answer
+
+
+def _kill_the_shape_heads_units(monkeypatch):
+    """Every model the trainer builds gets a shape head whose hidden units never fire (bias -1e4): what the seed-42
+    float32 training of shapes-3head came to by its third epoch, planted from the start."""
+    from mtl_core.engine.models import builder
+
+    real = builder.build_model
+
+    def build(*args, **kwargs):
+        model = real(*args, **kwargs)
+        dense = model.get_layer("shape_hidden_0_dense")
+        kernel, bias = dense.get_weights()
+        dense.set_weights([kernel, np.full_like(bias, -1e4)])
+        return model
+
+    monkeypatch.setattr(builder, "build_model", build)
+
+
+def test_a_head_that_stopped_learning_is_said_while_training_and_kept_in_the_card(tmp_path, monkeypatch):
+    import io
+
+    from mtl_core.control.progress import ProgressBar
+    from mtl_core.engine.training import train
+
+    _kill_the_shape_heads_units(monkeypatch)
+    store = ModelStore(root=tmp_path / "models", shipped=None)
+    config = make_config(get_preset("shapes-3head"), data={"source": "generated", "n": 200, "noise": 0.3, "seed": 0},
+                         epochs=3, batch_size=32)
+    events: list[dict] = []
+    printed = io.StringIO()
+    _, card, _ = train("shapes-3head", config, store=store, subscribers=[events.append, ProgressBar(printed)])
+
+    spreads = card["history"]["gradients"]["spread"]
+    assert all(s < 1e-6 for s in spreads["shape"])  # the same probabilities for every image
+    assert all(s > 1e-3 for s in spreads["orientation"] + spreads["intensity"])  # the healthy heads tell them apart
+    warnings = [e for e in events if e["event"] == "warning"]
+    assert [(w["kind"], w["head"], w["epoch"]) for w in warnings] == [("stalled_head", "shape", 1)]  # said once
+    said_after = [e["epoch"] for e in events if e["event"] == "epoch" and events.index(e) < events.index(warnings[0])]
+    assert said_after == [1, 2]  # as soon as two epochs show it, not at the end
+    assert card["training"]["warnings"] == [{k: v for k, v in warnings[0].items() if k != "event"}]
+    assert "warning: head 'shape' has given the same output for every input since epoch 1" in printed.getvalue()
+
+
+def test_a_healthy_training_warns_of_nothing(tiny_store):
+    _, _, card = tiny_store
+    assert card["training"]["warnings"] == []
+    assert all(s > 1e-3 for spreads in card["history"]["gradients"]["spread"].values() for s in spreads)
+
+
+def test_the_models_and_predict_pages_say_which_head_stopped_learning(tiny_store, monkeypatch, tmp_path):
+    import json
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    store, model_id, _ = tiny_store
+    home = tmp_path / "home"
+    shutil.copytree(store.root / model_id, home / "models" / model_id)
+    card_file = home / "models" / model_id / "card.json"
+    card = json.loads(card_file.read_text())
+    card["training"]["warnings"] = [{"kind": "stalled_head", "head": "shape", "epoch": 3,
+                                     "message": "head 'shape' has given the same output for every input since "
+                                                "epoch 3: it has stopped learning"}]
+    card_file.write_text(json.dumps(card))
+    monkeypatch.setenv("MTL_HOME", str(home))
+    at = AppTest.from_file("../app.py", default_timeout=90)
+    at.session_state["preset"] = "shapes-3head"
+    at.run()
+    at.switch_page("pages/models.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(w.value.startswith("While training, epoch 3: head 'shape' has given the same output")
+               for w in at.warning)
+
+    at.switch_page("pages/predict.py").run()
+    at.session_state["predict-tabs-image"] = "Samples from the test split"
+    at.run()
+    next(b for b in at.button if b.key and b.key.startswith("pick-")).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [w.value for w in at.warning if "stopped learning" in w.value]
+    assert said == ["This head stopped learning at epoch 3 of its training: it gives the same answer for every "
+                    "input. Retrain with another seed."]  # in the shape head's panel only

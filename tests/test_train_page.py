@@ -287,3 +287,19 @@ def test_a_starting_job_says_what_it_is_doing_and_a_running_one_names_the_epoch_
     job.events_file.write_text(job.events_file.read_text()
                                + '{"event": "epoch", "epoch": 1, "epochs": 2, "val": {}, "train": {}}\n')
     assert train_form.job_status(job)[1].startswith("epoch 2/2")
+
+
+def test_a_running_jobs_warnings_reach_its_panel_in_order(tmp_path):
+    from mtl_core.control.jobs import Job
+
+    job = Job(id="j1", preset=PRESET, argv=["--preset", PRESET], state="running", started=1.0,
+              config={"epochs": 4}, dir=tmp_path)
+    job.events_file.write_text(
+        '{"event": "epoch", "epoch": 1, "epochs": 4, "val": {}, "train": {}}\n'
+        '{"event": "epoch", "epoch": 2, "epochs": 4, "val": {}, "train": {}}\n'
+        '{"event": "warning", "kind": "stalled_head", "head": "shape", "epoch": 1, "message": "head \'shape\' has '
+        'given the same output for every input since epoch 1"}\n'
+        '{"event": "epoch", "epoch": 3, "epochs": 4, "val": {}, "train": {}}\n')
+    curves = train_form.job_curves(job)
+    assert curves["epochs"] == [1, 2, 3]
+    assert curves["warnings"] == ["head 'shape' has given the same output for every input since epoch 1"]

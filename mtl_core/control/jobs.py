@@ -220,6 +220,11 @@ def epoch_events(job: Job) -> list[dict]:
     return [e for e in _iter_events(job) if e.get("event") == "epoch"]
 
 
+def warning_events(job: Job) -> list[dict]:
+    """What the trainer warned of so far (e.g. a head that stopped learning), in order."""
+    return [e for e in _iter_events(job) if e.get("event") == "warning"]
+
+
 def progress(job: Job) -> dict:
     """Where a job stands: epoch/epochs, batch/batches, the last epoch's per-head metrics, the
     fraction done (0..1), the device, and the seconds since it started."""

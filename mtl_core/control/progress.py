@@ -41,6 +41,8 @@ class ProgressBar:
                               f"val {self._metrics_line(event)}\033[K\n" if self.tty else
                               f"epoch {event['epoch']}/{event['epochs']} ({event['seconds']:.1f}s) "
                               f"val {self._metrics_line(event)}\n")
+        elif kind == "warning":
+            self.stream.write(f"{chr(13) if self.tty else ''}warning: {event['message']}\n")
         elif kind == "end":
             self.stream.write(f"done in {event['seconds']:.1f}s after {event['epochs_run']} epochs\n")
         self.stream.flush()

@@ -103,6 +103,7 @@ class Trainer:
         self.weighting = None  # the adaptive method (mtl_core.engine.weighting) when config.weighting != "static"
         self.partial_labels = False  # set in run(): some labels are missing (their masks are sample weights)
         self.monitor = None  # the gradient-conflict monitor (engine/conflict.py) when there are two heads or more
+        self.warnings: list[dict] = []  # said while training (a "warning" event each) and kept in the card
         self.loss_weight_history: dict[str, list[float]] = {}
 
     def emit(self, event: dict) -> None:
@@ -207,6 +208,8 @@ class Trainer:
                     extra["gradients"] = trainer.monitor.measure()
                 trainer.emit({"event": "epoch", "epoch": epoch + 1, "epochs": cfg.epochs, "lr": lr,
                               "seconds": round(time.perf_counter() - self.t0, 3), **grouped, **extra})
+                if trainer.monitor is not None:
+                    trainer.warn_of_stalled_heads()
 
         events = Events()
         return [
@@ -366,7 +369,7 @@ class Trainer:
             | ({"gradients": self.monitor.card(seconds)} if self.monitor is not None else {}),
             "training": {"device": dev, "precision": precision, "seconds": round(seconds, 2),
                          "node": {"host": socket.gethostname(), "cluster": None},  # remote.py: the node's
-                         "epochs_run": epochs_run,
+                         "epochs_run": epochs_run, "warnings": self.warnings,
                          "examples_per_second": round(len(split.train) * epochs_run / seconds, 1)},
             "reference": self.preset.reference,
             "baselines": baselines,
@@ -395,6 +398,18 @@ class Trainer:
                 summary.setdefault("heads", {})[name] = novelty.fit(
                     train[novelty.SHARED][known["train"]], val[novelty.SHARED][known["val"]], layer)
         return summary
+
+    def warn_of_stalled_heads(self) -> None:
+        """Once per head: a head that gives the same output for every input has stopped learning (conflict.py)."""
+        from mtl_core.engine.conflict import stalled_message, stalled_since
+
+        for head, spreads in self.monitor.history["spread"].items():
+            since = stalled_since(spreads)
+            if since is not None and not any(w["head"] == head for w in self.warnings):
+                warning = {"kind": "stalled_head", "head": head, "epoch": since,
+                           "message": stalled_message(head, since)}
+                self.warnings.append(warning)
+                self.emit({"event": "warning", **warning})
 
     def _conflict_monitor(self, net, x, labels: dict, masks: dict | None, split, target_scale: dict):
         """The monitor on a fixed batch: the first examples of the training split (at the default lambda for a

@@ -32,6 +32,16 @@ def headline(card: dict) -> str:
     return ", ".join(parts)
 
 
+def training_warnings(card: dict) -> list[dict]:
+    """What the trainer warned of while training (e.g. a head that stopped learning, engine/conflict.py)."""
+    return list((card.get("training") or {}).get("warnings") or [])
+
+
+def stalled_heads(card: dict) -> dict[str, int]:
+    """{head: the epoch since which it gave the same output for every input} for heads that stopped learning."""
+    return {w["head"]: w["epoch"] for w in training_warnings(card) if w.get("kind") == "stalled_head"}
+
+
 def how_trained(card: dict) -> str:
     """How a model was trained, in a few words: "30 epochs · static weights · 6,400 training examples"."""
     config, training = card.get("config", {}), card.get("training", {})

@@ -12,6 +12,7 @@ from mtl_core.control import datasets
 from mtl_core.control.tasks import TaskSpec, card_tasks
 from mtl_core.errors import UserError
 from mtl_core.views.common import Sample, make_samples, pick
+from mtl_core.views.models import stalled_heads
 
 IMAGE_TYPES = ("png", "jpg", "jpeg", "webp", "bmp", "gif")  # what the upload widgets accept
 
@@ -104,6 +105,7 @@ class ModelContext:
     features: list[FeatureSpec]
     example_csv: bytes
     note: str = ""
+    stalled: dict[str, int] = field(default_factory=dict)  # head -> epoch it stopped learning (card warnings)
 
 
 def model_context(preset, card: dict) -> ModelContext:
@@ -139,7 +141,7 @@ def model_context(preset, card: dict) -> ModelContext:
         else:
             rows = pd.DataFrame([{f.name: f.default for f in features}])
         example = rows.to_csv(index=False).encode()
-    return ModelContext(ranges, features, example, note)
+    return ModelContext(ranges, features, example, note, stalled=stalled_heads(card))
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from mtl_core.control import methods, options
-from mtl_core.control.jobs import Job, epoch_events, progress
+from mtl_core.control.jobs import Job, epoch_events, progress, warning_events
 from mtl_core.control.plan import APPLICATIONS
 from mtl_core.control.presets.base import Preset
 from mtl_core.control.store import ModelStore, StoredModel
@@ -146,8 +146,9 @@ def find_trained(store: ModelStore, config: dict) -> StoredModel | None:
 def job_curves(job: Job) -> dict:
     """A job's epochs so far in the card-history shape (charts.training_curves per head), plus the
     adaptive loss weights and the gradient-conflict figures per epoch: {"epochs", "train": {head: {metric: []}},
-    "val": ..., "loss_weights", "gradients": {"cosine": {pair: []}, "norm": {head: []}}}."""
-    out: dict = {"epochs": [], "train": {}, "val": {}, "loss_weights": {}, "gradients": {"cosine": {}, "norm": {}}}
+    "val": ..., "loss_weights", "gradients": {"cosine": {pair: []}, "norm": {head: []}}, "warnings": [message]}."""
+    out: dict = {"epochs": [], "train": {}, "val": {}, "loss_weights": {}, "gradients": {"cosine": {}, "norm": {}},
+                 "warnings": [e["message"] for e in warning_events(job)]}
     for event in epoch_events(job):
         out["epochs"].append(event["epoch"])
         for kind in ("cosine", "norm"):  # the conflict monitor's figures (engine/conflict.py)
