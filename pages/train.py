@@ -189,7 +189,7 @@ def main() -> None:
                                           "workers of the cluster (MultiWorkerMirroredStrategy), one CPU each.")
             st.caption(where)
         with st.expander("Head options", expanded=False):
-            detach, links = {}, {}
+            detach, links, link_gradient = {}, {}, {}
             for head in heads:
                 left, right = st.columns([1, 2])
                 detach[head] = left.checkbox(f"stop-gradient: {head}", value=defaults.detach.get(head, False),
@@ -197,6 +197,12 @@ def main() -> None:
                                              help="The head learns from the shared features without changing them.")
                 links[head] = right.multiselect(f"{head} also takes the features of", [h for h in heads if h != head],
                                                 default=defaults.links.get(head, []), key=f"{key}-link-{head}")
+                if links[head]:
+                    link_gradient[head] = right.checkbox(
+                        f"{head}'s loss trains those features", value=defaults.link_gradient.get(head, True),
+                        key=f"{key}-link-gradient-{head}",
+                        help="Off: the head reads the other heads' features without changing them, so a head "
+                             "that learns fast cannot push another's units to where they never fire.")
         freeze = None
         if defaults.freeze is not None:
             freeze = st.slider("Frozen share of the pretrained backbone", 0.0, 1.0, defaults.freeze, 0.05,
@@ -205,7 +211,8 @@ def main() -> None:
     form = train_form.TrainForm(
         loss_weights=weights, weighting=method, weighting_options=method_options, epochs=int(epochs),
         batch_size=int(batch_size),
-        lr=float(lr), seed=int(seed), limit=int(limit) or None, detach=detach, links=links, freeze=freeze,
+        lr=float(lr), seed=int(seed), limit=int(limit) or None, detach=detach, links=links,
+        link_gradient=link_gradient, freeze=freeze,
         precision=precision, device=device, conditioned=conditioned, data_args=ui.dataset_flags(),
         workers=int(workers))
     argv = train_form.train_args(preset, form)

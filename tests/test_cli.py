@@ -390,3 +390,16 @@ def test_data_options_are_typed_like_the_defaults_so_the_default_config_keeps_it
                          ("noise=x", "noise='x' is not a number")):
         with pytest.raises(UserError, match=f"--data-option: {message}"):
             options.validate(["--preset", PRESET, "--data-option", bad])
+
+
+@pytest.mark.parametrize(("value", "needle"), [
+    ("colour=0", "--link-gradient: unknown head 'colour'"),
+    ("shape=0", "--link-gradient: head 'shape' takes no other head's features"),
+    ("orientation=maybe", "--link-gradient: orientation=maybe: use 1"),
+])
+def test_a_wrong_link_gradient_is_one_line_naming_the_flag(value, needle):
+    from mtl_core.control import options
+    from mtl_core.errors import UserError
+
+    with pytest.raises(UserError, match=needle):
+        options.validate(["--preset", "shapes-3head", "--link-gradient", value])

@@ -86,6 +86,29 @@ def test_without_the_link_orientation_ignores_the_shape_head(images):
     assert _is_zero(_grads(m, images, "orientation", [kernel])[0])
 
 
+def test_a_link_without_gradient_reads_the_shape_features_and_leaves_them_to_the_shape_head(model, images):
+    spec = PRESET.model.with_options(link_gradient={"orientation": False})
+    keras.utils.set_random_seed(0)
+    m = build_model(spec, TASKS, 0.0, 1.0)
+    shape_kernel = m.get_layer("shape_hidden_0_dense").kernel
+    assert _is_zero(_grads(m, images, "orientation", [shape_kernel])[0])  # orientation's loss leaves it alone
+    assert not _is_zero(_grads(m, images, "shape", [shape_kernel])[0])
+    assert any(not _is_zero(g) for g in _grads(m, images, "orientation", _backbone_variables(m)))
+    # ...while it still reads them: the same weights give the same orientation as the linked model
+    for layer in model.layers:  # by name: the stop-gradient layers change the order of the weights
+        m.get_layer(layer.name).set_weights(layer.get_weights())
+    np.testing.assert_allclose(np.asarray(m(images)["orientation"]), np.asarray(model(images)["orientation"]),
+                               atol=1e-6)
+
+
+def test_the_link_gradient_at_its_default_leaves_the_specs_dict_and_so_the_model_ids_unchanged():
+    d = PRESET.model.to_dict()
+    assert all("link_gradient" not in h for h in d["heads"])  # cards and ids made before the option still match
+    off = PRESET.model.with_options(link_gradient={"orientation": False})
+    assert off.to_dict()["heads"][1]["link_gradient"] is False
+    assert ModelSpec.from_dict(off.to_dict()) == off and ModelSpec.from_dict(d) == PRESET.model
+
+
 def test_outputs_are_a_dict_per_head_with_the_right_shapes_and_ranges(model, images):
     out = model(images, training=False)
     assert set(out) == {"shape", "orientation", "intensity"}

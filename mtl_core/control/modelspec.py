@@ -17,8 +17,10 @@ class HeadSpec:
     *features*, which other heads may take), dropout, and the output layer.
 
     ``detach`` puts the head behind a stop-gradient: it reads the shared features but its
-    loss does not train the backbone. ``output_activation`` "" means the kind's default
-    (softmax, sigmoid, linear).
+    loss does not train the backbone. ``link_gradient`` False does the same for the features it takes
+    from other heads: it reads them, and its loss leaves them to their own head (a head that learns fast
+    can otherwise push another's units to where they never fire: docs/inside.md). ``output_activation``
+    "" means the kind's default (softmax, sigmoid, linear).
     """
 
     task: str
@@ -28,6 +30,7 @@ class HeadSpec:
     detach: bool = False
     inputs_from: tuple[str, ...] = ()
     output_activation: str = ""
+    link_gradient: bool = True
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,15 @@ class ModelSpec:
         return replace(self, heads=tuple(heads))
 
     def with_options(self, *, detach: dict[str, bool] | None = None,
-                     links: dict[str, tuple[str, ...]] | None = None) -> ModelSpec:
-        """A copy with some heads' stop-gradient or incoming links changed."""
+                     links: dict[str, tuple[str, ...]] | None = None,
+                     link_gradient: dict[str, bool] | None = None) -> ModelSpec:
+        """A copy with some heads' stop-gradient, incoming links or links' gradient changed."""
         heads = []
         for h in self.heads:
             if detach and h.task in detach:
                 h = replace(h, detach=detach[h.task])
+            if link_gradient and h.task in link_gradient:
+                h = replace(h, link_gradient=link_gradient[h.task])
             if links is not None and h.task in links:
                 h = replace(h, inputs_from=tuple(links[h.task]))
             heads.append(h)
@@ -103,7 +109,11 @@ class ModelSpec:
         return replace(self, backbone=backbone)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        for head in d["heads"]:  # at its default, left out: the config hash (model ids) of older models holds
+            if head["link_gradient"]:
+                del head["link_gradient"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelSpec:

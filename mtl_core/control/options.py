@@ -63,6 +63,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--heads", help="train only these heads (comma-separated): single-task baselines")
     p.add_argument("--detach", help="head=1|0,...: put a head behind a stop-gradient, or not")
     p.add_argument("--link", help="head=src+src,...: heads whose features a head takes ('head=' for none)")
+    p.add_argument("--link-gradient", help="head=1|0,...: whether a head's loss trains the features it takes "
+                                           "from other heads (0: it reads them only)")
     p.add_argument("--monitor", help="head whose validation metric drives early stopping, or 'loss' (default)")
     p.add_argument("--freeze", type=float, help="fraction (0..1) of a pretrained backbone's layers kept frozen")
     p.add_argument("--device", default="auto", choices=["auto", "gpu", "cpu"],
@@ -201,6 +203,17 @@ def _model_spec(preset: Preset, args):
             ModelSpec.from_dict(spec.to_dict())
         except ValueError as exc:
             raise UserError(f"--link: {exc}") from None
+    if args.link_gradient:
+        flows = {}
+        for head, value in kv_list(args.link_gradient, "--link-gradient").items():
+            if head not in active:
+                raise UserError(f"--link-gradient: unknown head {head!r} (heads: {', '.join(active)})")
+            if not spec.head(head).inputs_from:
+                raise UserError(f"--link-gradient: head {head!r} takes no other head's features")
+            if value not in ("0", "1", "true", "false"):
+                raise UserError(f"--link-gradient: {head}={value}: use 1 (its loss trains them) or 0")
+            flows[head] = value in ("1", "true")
+        spec = spec.with_options(link_gradient=flows)
     if args.freeze is not None:
         if not spec.pretrained_steps:
             raise UserError(f"--freeze: {preset.name}'s backbone has no pretrained network to freeze")

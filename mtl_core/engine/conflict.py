@@ -14,8 +14,9 @@ passes of a small batch per epoch) is reported beside the training time.
 The same forward pass gives each head's spread: how much its output differs between the batch's examples
 (the largest range of any output unit). A head whose spread is 0 gives the same answer for every input: it
 has stopped learning, and seldom recovers: units that never fire get no gradient of their own, so only a
-change made upstream for another head could wake them. Seen on shapes-3head: at float32 and seed 42 every unit of the shape head's hidden layer died by
-epoch 3 (no image makes one positive), and the head stayed at chance for the rest of the training.
+change made upstream for another head could wake them. Seen on shapes-3head: at float32 and seed 42 every
+unit of the shape head's hidden layer died by epoch 3 (no image makes one positive), and the head stayed at
+chance for the rest of the training.
 ``stalled_since`` finds such a head so the trainer can say so while it happens.
 """
 

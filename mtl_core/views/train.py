@@ -39,6 +39,7 @@ class TrainForm:
     limit: int | None = None  # training-set size: None = all examples
     detach: dict[str, bool] = field(default_factory=dict)
     links: dict[str, list[str]] = field(default_factory=dict)
+    link_gradient: dict[str, bool] = field(default_factory=dict)  # False: a head reads its links without training them
     freeze: float | None = None  # fraction of a pretrained backbone kept frozen (None: no pretrained backbone)
     precision: str = "auto"
     device: str = "auto"
@@ -57,7 +58,7 @@ def form_defaults(preset: Preset) -> TrainForm:
         loss_weights={t.name: t.loss_weight for t in preset.tasks}, epochs=train.epochs,
         batch_size=train.batch_size, lr=train.lr, seed=42,
         detach={h.task: h.detach for h in spec.heads}, links={h.task: list(h.inputs_from) for h in spec.heads},
-        freeze=freeze)
+        link_gradient={h.task: h.link_gradient for h in spec.heads}, freeze=freeze)
 
 
 def method_choices() -> dict[str, str]:
@@ -88,6 +89,8 @@ def train_args(preset: Preset, form: TrainForm) -> list[str]:
         chosen["limit"] = int(form.limit)
     chosen["detach"] = {h: v for h, v in form.detach.items() if v != base.detach.get(h)} or None
     chosen["link"] = {h: v for h, v in form.links.items() if list(v) != base.links.get(h)} or None
+    chosen["link_gradient"] = {h: v for h, v in form.link_gradient.items()
+                               if form.links.get(h) and v != base.link_gradient.get(h, True)} or None
     if form.freeze is not None and base.freeze is not None and form.freeze != base.freeze:
         chosen["freeze"] = float(form.freeze)
     for name in ("precision", "device"):

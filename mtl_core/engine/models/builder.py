@@ -43,7 +43,9 @@ def build_model(spec: ModelSpec, tasks: dict[str, TaskSpec], mean=0.0, std=1.0,
         x = StopGradient(name=f"{head.task}_stop_gradient")(shared) if head.detach else shared
         x = apply_plan(x, head.trunk, f"{head.task}_trunk")
         if head.inputs_from:
-            x = keras.layers.Concatenate(name=f"{head.task}_link")([x] + [features[s] for s in head.inputs_from])
+            taken = [features[s] if head.link_gradient else StopGradient(name=f"{head.task}_link_stop_{s}")(features[s])
+                     for s in head.inputs_from]
+            x = keras.layers.Concatenate(name=f"{head.task}_link")([x, *taken])
         x = apply_plan(x, head.hidden, f"{head.task}_hidden")
         if z is not None:
             x = FiLM(FILM_SCALE, name=f"{head.task}_film")([x, z])
