@@ -228,3 +228,10 @@ def test_spec_round_trips_through_dict_and_json():
         assert ModelSpec.from_dict(d) == original
         assert ModelSpec.from_dict(json.loads(json.dumps(d))) == original
     assert ModelSpec.from_dict(json.loads(json.dumps(spec.to_dict()))).head("intensity").inputs_from == ("shape",)
+
+
+def test_a_head_without_links_has_no_link_gradient_to_set():
+    spec = PRESET.model.with_options(link_gradient={"orientation": False})
+    alone = spec.only(["orientation"])  # a single-task model: the link to shape is gone, and with it the option
+    assert alone.head("orientation").link_gradient is True
+    assert alone.to_dict() == PRESET.model.only(["orientation"]).to_dict()

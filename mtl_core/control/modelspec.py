@@ -32,6 +32,10 @@ class HeadSpec:
     output_activation: str = ""
     link_gradient: bool = True
 
+    def __post_init__(self) -> None:
+        if not self.inputs_from:  # no link, nothing to say: one spec (and one model id) for it
+            object.__setattr__(self, "link_gradient", True)
+
 
 @dataclass(frozen=True)
 class ModelSpec:
