@@ -72,10 +72,13 @@ def test_undetached_intensity_head_trains_the_backbone(images):
     assert any(not _is_zero(g) for g in grads)
 
 
-def test_orientation_takes_the_shape_heads_features(model, images):
+def test_orientation_reads_the_shape_heads_features_and_the_seeds_link_also_trains_them(model, images):
     assert isinstance(model.get_layer("orientation_link"), keras.layers.Concatenate)
     kernel = model.get_layer("shape_hidden_0_dense").kernel
-    assert not _is_zero(_grads(model, images, "orientation", [kernel])[0])
+    assert _is_zero(_grads(model, images, "orientation", [kernel])[0])  # the preset's: read, not trained
+    seeds = build_model(PRESET.model.with_options(link_gradient={"orientation": True}), TASKS, 0.0, 1.0)
+    kernel = seeds.get_layer("shape_hidden_0_dense").kernel
+    assert not _is_zero(_grads(seeds, images, "orientation", [kernel])[0])  # seed 002's: no stop-gradient
 
 
 def test_without_the_link_orientation_ignores_the_shape_head(images):
@@ -87,26 +90,27 @@ def test_without_the_link_orientation_ignores_the_shape_head(images):
 
 
 def test_a_link_without_gradient_reads_the_shape_features_and_leaves_them_to_the_shape_head(model, images):
-    spec = PRESET.model.with_options(link_gradient={"orientation": False})
+    spec = PRESET.model.with_options(link_gradient={"orientation": True})  # the seed's link, as the reference
     keras.utils.set_random_seed(0)
-    m = build_model(spec, TASKS, 0.0, 1.0)
+    linked = build_model(spec, TASKS, 0.0, 1.0)
+    m = model  # the preset's: link without gradient
     shape_kernel = m.get_layer("shape_hidden_0_dense").kernel
     assert _is_zero(_grads(m, images, "orientation", [shape_kernel])[0])  # orientation's loss leaves it alone
     assert not _is_zero(_grads(m, images, "shape", [shape_kernel])[0])
     assert any(not _is_zero(g) for g in _grads(m, images, "orientation", _backbone_variables(m)))
     # ...while it still reads them: the same weights give the same orientation as the linked model
-    for layer in model.layers:  # by name: the stop-gradient layers change the order of the weights
-        m.get_layer(layer.name).set_weights(layer.get_weights())
-    np.testing.assert_allclose(np.asarray(m(images)["orientation"]), np.asarray(model(images)["orientation"]),
+    for layer in linked.layers:  # by name: the stop-gradient layers change the order of the weights
+        linked.get_layer(layer.name).set_weights(m.get_layer(layer.name).get_weights())
+    np.testing.assert_allclose(np.asarray(m(images)["orientation"]), np.asarray(linked(images)["orientation"]),
                                atol=1e-6)
 
 
 def test_the_link_gradient_at_its_default_leaves_the_specs_dict_and_so_the_model_ids_unchanged():
-    d = PRESET.model.to_dict()
+    seeds = PRESET.model.with_options(link_gradient={"orientation": True})
+    d = seeds.to_dict()
     assert all("link_gradient" not in h for h in d["heads"])  # cards and ids made before the option still match
-    off = PRESET.model.with_options(link_gradient={"orientation": False})
-    assert off.to_dict()["heads"][1]["link_gradient"] is False
-    assert ModelSpec.from_dict(off.to_dict()) == off and ModelSpec.from_dict(d) == PRESET.model
+    assert PRESET.model.to_dict()["heads"][1]["link_gradient"] is False
+    assert ModelSpec.from_dict(PRESET.model.to_dict()) == PRESET.model and ModelSpec.from_dict(d) == seeds
 
 
 def test_outputs_are_a_dict_per_head_with_the_right_shapes_and_ranges(model, images):
@@ -231,7 +235,8 @@ def test_spec_round_trips_through_dict_and_json():
 
 
 def test_a_head_without_links_has_no_link_gradient_to_set():
-    spec = PRESET.model.with_options(link_gradient={"orientation": False})
+    spec = PRESET.model
     alone = spec.only(["orientation"])  # a single-task model: the link to shape is gone, and with it the option
     assert alone.head("orientation").link_gradient is True
-    assert alone.to_dict() == PRESET.model.only(["orientation"]).to_dict()
+    assert alone.to_dict() == PRESET.model.with_options(link_gradient={"orientation": True}).only(
+        ["orientation"]).to_dict()

@@ -46,7 +46,7 @@ def test_every_form_option_becomes_a_train_flag_with_the_same_meaning():
     form.epochs, form.batch_size, form.lr, form.seed, form.limit = 3, 16, 0.002, 7, 500
     form.detach = {**form.detach, "orientation": True}
     form.links = {**form.links, "intensity": ["shape"]}
-    form.link_gradient = {**form.link_gradient, "orientation": False}
+    form.link_gradient = {**form.link_gradient, "orientation": True}  # the seed's link
     form.precision, form.device = "float32", "cpu"
 
     argv = train_form.train_args(p, form)
@@ -59,7 +59,7 @@ def test_every_form_option_becomes_a_train_flag_with_the_same_meaning():
         (3, 16, 0.002, 7, 500)
     heads = {h["task"]: h for h in config["model"]["heads"]}
     assert heads["orientation"]["detach"] is True and list(heads["intensity"]["inputs_from"]) == ["shape"]
-    assert heads["orientation"]["link_gradient"] is False and "link_gradient" not in heads["intensity"]
+    assert "link_gradient" not in heads["orientation"] and "link_gradient" not in heads["intensity"]  # True: default
     assert argv[argv.index("--precision") + 1] == "float32" and argv[argv.index("--device") + 1] == "cpu"
 
 

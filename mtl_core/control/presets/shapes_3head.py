@@ -33,13 +33,18 @@ TASKS = (
 
 # Seed 002, section 4: shared CNN 32-64-128 with batch norm; head A; head B with A's dense
 # features concatenated in (4.3.2); head C behind a stop-gradient with a sigmoid output (4.3.3).
+# One change from the seed: head B reads A's features without training them (link_gradient=False).
+# The seed lets B's gradient flow into them (its "No Stop Gradient"); here orientation is solved
+# within an epoch while shape is still at chance, and at float32, seed 42, B's gradient left every
+# unit of A's hidden layer dead by epoch 3: shape stayed at chance for the whole training
+# (docs/inside.md, "A head that stops learning"). `--link-gradient orientation=1` gives the seed's.
 MODEL = ModelSpec(
     input_shape=(32, 32, 1),
     backbone=("conv:32", "bn", "pool", "conv:64", "bn", "pool", "conv:128", "bn"),
     heads=(
         HeadSpec("shape", trunk=("conv:128", "conv:128", "gap"), hidden=("dense:64",), dropout=0.5),
         HeadSpec("orientation", trunk=("conv:64", "pool", "conv:64", "pool", "conv:128", "flatten"),
-                 hidden=("dense:256",), dropout=0.5, inputs_from=("shape",)),
+                 hidden=("dense:256",), dropout=0.5, inputs_from=("shape",), link_gradient=False),
         HeadSpec("intensity", trunk=("gap",), hidden=("dense:32",), dropout=0.3, detach=True,
                  output_activation="sigmoid"),
     ),
@@ -75,7 +80,7 @@ PRESET = Preset(
     name="shapes-3head",
     title="Shapes: shape, orientation, intensity",
     description="32x32 grayscale shapes; three heads: 10-way shape, 32-way orientation, intensity regression. "
-                "Head B takes head A's features; head C sits behind a stop-gradient.",
+                "Head B reads head A's features; head C sits behind a stop-gradient.",
     seed_file="002_39e515b432c078c2.txt",
     tasks=TASKS,
     input_kind="image",
