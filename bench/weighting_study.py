@@ -43,6 +43,7 @@ from bench._machine import machine  # noqa: E402
 from mtl_core.control import datasets  # noqa: E402
 from mtl_core.control import methods as catalogue  # noqa: E402
 from mtl_core.control.config import make_config  # noqa: E402
+from mtl_core.control.modelspec import ModelSpec  # noqa: E402
 from mtl_core.control.presets import get_preset, preset_for  # noqa: E402
 from mtl_core.control.store import ModelStore  # noqa: E402
 from mtl_core.engine.device import choose_precision  # noqa: E402
@@ -151,11 +152,12 @@ def study(preset_name: str, method_names: list[str], seeds: list[int], store: Mo
     lacks is left out (a method's cells then average fewer seeds)."""
     preset = get_preset(preset_name)
     heads = list(preset.tasks)
+    spec = ModelSpec.from_dict(budget["model"]) if "model" in budget else preset.model
     single, runs = {}, {method: {} for method in method_names}
     for seed in seeds:
         try:
-            single[seed] = {t.name: run(preset_name, store, ledger, timings, train_missing, seed=seed, **budget,
-                                        model=preset.model.only([t.name]).to_dict())["test"][t.name]
+            single[seed] = {t.name: run(preset_name, store, ledger, timings, train_missing, seed=seed,
+                                        **{**budget, "model": spec.only([t.name]).to_dict()})["test"][t.name]
                             for t in heads}
         except NotInLedger:
             continue  # no Δm without this seed's single-task models
