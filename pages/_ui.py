@@ -305,6 +305,8 @@ def _regression(task, out: dict, truth: str | None, context: predict_view.ModelC
 
 
 def _truth(text: str, correct: bool | None) -> None:
+    if text == common.MISSING:  # no label to be right or wrong against
+        correct = None
     mark = "" if correct is None else " ✓" if correct else " ✗"
     colour = "gray" if correct is None else "green" if correct else "red"
     st.markdown(f":{colour}[true: {text}{mark}]")

@@ -144,7 +144,15 @@ def test_predict_page_gallery_sample_shows_outputs_beside_the_true_labels(shippe
     assert not at.exception
     assert [label for label, _ in metrics(at)] == ["shape", "orientation", "intensity"]
     truths = [m.value for m in at.markdown if "true:" in m.value]
-    assert len(truths) == 3 and "✓" in truths[0]  # the shape head is right on this sample
+    assert len(truths) == 3
+    shown = dict(metrics(at))  # each head's answer, beside its true label marked right or wrong
+    for head, truth in zip(("shape", "orientation"), truths, strict=False):
+        if truth == f":gray[true: {common.MISSING}]":
+            continue  # a plain drawing has no orientation label: nothing to be right or wrong against
+        label = truth.split("true: ", 1)[1].rstrip("]").rsplit(" ", 1)[0]
+        assert ("✓" in truth) == (shown[head] == label) and ("✗" in truth) != (shown[head] == label), (head, truth)
+    assert truths[2] == f":gray[true: {common.MISSING}]" or "✓" not in truths[2]  # a value: no right or wrong
+    assert not any(f"{common.MISSING} ✗" in t or f"{common.MISSING} ✓" in t for t in truths)
 
 
 # ----------------------------------------------------------------------------- Predict: tables

@@ -50,15 +50,18 @@ def top_probabilities(probabilities: dict[str, float], k: int = TOP_K,
     return [(str(c), float(p)) for c, p in items[:k]] + [other]
 
 
+MISSING = "—"  # a ground-truth label the data does not have (a plain drawing's orientation)
+
+
 def label_text(task: TaskSpec, value) -> str:
-    """A ground-truth label as text; a missing label (NaN, -1) is an em dash."""
+    """A ground-truth label as text; a missing label (NaN, -1) is ``MISSING``."""
     if value is None:
-        return "—"
+        return MISSING
     if not task.head_kind.classes:
         v = float(value)
-        return format_value(v, task.unit) if math.isfinite(v) else "—"
+        return format_value(v, task.unit) if math.isfinite(v) else MISSING
     i = int(value)
-    return task.class_names[i] if 0 <= i < len(task.class_names) else "—"
+    return task.class_names[i] if 0 <= i < len(task.class_names) else MISSING
 
 
 def how_to_get_data(preset) -> list[str]:
