@@ -88,7 +88,7 @@ def main() -> None:
             + f" · weighting {config.get('weighting', 'static')} · seed {config.get('seed', '?')}")
 
         for warning in models_view.training_warnings(card):  # said while it trained, e.g. a head that died
-            st.warning(f"While training, epoch {warning['epoch']}: {warning['message']}", icon=":material/warning:")
+            st.warning(f"While training: {warning['message']}", icon=":material/warning:")
         st.markdown("##### Metrics")
         ui.table(models_view.metrics_table(card))
         note = (card.get("reference") or {}).get("note")

@@ -199,10 +199,11 @@ def main() -> None:
                                                 default=defaults.links.get(head, []), key=f"{key}-link-{head}")
                 if links[head]:
                     link_gradient[head] = right.checkbox(
-                        f"{head}'s loss trains those features", value=defaults.link_gradient.get(head, True),
+                        "and its loss trains them", value=defaults.link_gradient.get(head, True),
                         key=f"{key}-link-gradient-{head}",
-                        help="Off: the head reads the other heads' features without changing them, so a head "
-                             "that learns fast cannot push another's units to where they never fire.")
+                        help=f"On: {head}'s loss also trains the features it takes (the seed's design). Off: it "
+                             "reads them without changing them, so a head that learns fast cannot push another's "
+                             "units to where they never fire.")
         freeze = None
         if defaults.freeze is not None:
             freeze = st.slider("Frozen share of the pretrained backbone", 0.0, 1.0, defaults.freeze, 0.05,

@@ -149,7 +149,7 @@ def test_a_head_that_stopped_learning_is_said_while_training_and_kept_in_the_car
                          epochs=3, batch_size=32)
     events: list[dict] = []
     printed = io.StringIO()
-    _, card, _ = train("shapes-3head", config, store=store, subscribers=[events.append, ProgressBar(printed)])
+    model_id, card, _ = train("shapes-3head", config, store=store, subscribers=[events.append, ProgressBar(printed)])
 
     spreads = card["history"]["gradients"]["spread"]
     assert all(s < 1e-6 for s in spreads["shape"])  # the same probabilities for every image
@@ -160,6 +160,16 @@ def test_a_head_that_stopped_learning_is_said_while_training_and_kept_in_the_car
     assert said_after == [1, 2]  # as soon as two epochs show it, not at the end
     assert card["training"]["warnings"] == [{k: v for k, v in warnings[0].items() if k != "event"}]
     assert "warning: head 'shape' has given the same output for every input since epoch 1" in printed.getvalue()
+
+    # such a model still predicts: its dead head's features never varied, which the novelty check must survive
+    from _images import save_png, shapes
+
+    from mtl_core.engine.inference import Predictor
+
+    image = save_png(shapes(1)[0][0], tmp_path / "a.png")
+    [item] = Predictor(store.find(model_id)).predict([image]).items
+    assert "error" not in item, item.get("error")
+    assert set(item["outputs"]) == {"shape", "orientation", "intensity"}
 
 
 def test_a_healthy_training_warns_of_nothing(tiny_store):
@@ -189,8 +199,10 @@ def test_the_models_and_predict_pages_say_which_head_stopped_learning(tiny_store
     at.run()
     at.switch_page("pages/models.py").run()
     assert not at.exception, [e.value for e in at.exception]
-    assert any(w.value.startswith("While training, epoch 3: head 'shape' has given the same output")
+    assert any(w.value.startswith("While training: head 'shape' has given the same output")
                for w in at.warning)
+    picked = at.selectbox(key="models-model-shapes-3head")
+    assert any(str(o).startswith("⚠ shape stopped learning · ") for o in picked.options)  # said in the picker too
 
     at.switch_page("pages/predict.py").run()
     at.session_state["predict-tabs-image"] = "Samples from the test split"

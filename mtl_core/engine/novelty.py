@@ -105,9 +105,13 @@ def warnings(summary: dict, features: dict[str, np.ndarray]) -> list[list[str]]:
     shared = features[SHARED]
     lines: list[list[str]] = [[] for _ in range(len(shared))]
     overall = score(summary, shared)
-    per_head = [(head, part, score(part, shared)) for head, part in (summary.get("heads") or {}).items()]
+    # A part whose threshold is 0 summarises features that never varied (a head that stopped learning while
+    # training, conflict.py): it cannot tell one input from another, so it says nothing.
+    per_head = [(head, part, score(part, shared)) for head, part in (summary.get("heads") or {}).items()
+                if part["threshold"] > 0]
     per_head += [(head, part, score(part, features[head]))
-                 for head, part in (summary.get("head_features") or {}).items() if head in features]
+                 for head, part in (summary.get("head_features") or {}).items()
+                 if head in features and part["threshold"] > 0]
     for i, value in enumerate(overall):
         if value > summary["threshold"]:
             lines[i].append(f"unlike this model's training data ({_level(float(value), summary)}): "

@@ -67,6 +67,9 @@ def picker_label(model, default_id: str | None) -> str:
     """A model picker's entry: what it scores and how it was trained, then its id and where it is from."""
     created = (model.card.get("created") or "")[:16].replace("T", " ")
     star = "★ default · " if model.id == default_id else ""
+    stalled = stalled_heads(model.card)
+    if stalled:  # first, where the eye starts: this model has a head that answers the same for everything
+        star = f"⚠ {', '.join(stalled)} stopped learning · {star}"
     return " · ".join(p for p in (f"{star}{headline(model.card) or 'no test metrics'}", how_trained(model.card),
                                   f"{model.origin} {created}".strip(), model.id) if p)
 
