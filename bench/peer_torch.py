@@ -6,7 +6,8 @@ For an image preset (shapes-3head by default), in one run:
   the precision the studio picks on this CPU) trains the preset's model for ``--epochs`` epochs, early stopping
   and the learning-rate schedule switched off;
 - the same network in PyTorch eager (``TorchNet`` below interprets the same ModelSpec: the layer plan, the
-  stop-gradient, the head links, dropout, the output activations and Rescale), with the same loss weights,
+  stop-gradient, the head links (read-only where ``link_gradient`` is off), dropout, the output activations
+  and Rescale), with the same loss weights,
   data, split, standardisation, batch size, epochs, Adam (lr, Keras's epsilon 1e-7, per-tensor gradient
   clipping as Keras's ``clipnorm``) and a validation pass per epoch, as ``fit`` does; like the Trainer (early
   stopping with ``restore_best_weights``), it returns the weights of the epoch with the lowest validation loss.
@@ -133,7 +134,8 @@ class TorchNet(nn.Module):
             z = shared.detach() if head.detach else shared
             z = self.trunks[head.task](z)
             if head.inputs_from:
-                z = torch.cat([z] + [features[s] for s in head.inputs_from], dim=1)
+                taken = [features[s] if head.link_gradient else features[s].detach() for s in head.inputs_from]
+                z = torch.cat([z, *taken], dim=1)
             z = self.hiddens[head.task](z)
             features[head.task] = z
             if head.task in self.dropout:
