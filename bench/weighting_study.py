@@ -242,6 +242,9 @@ def main():
         finally:
             timings_file.parent.mkdir(parents=True, exist_ok=True)
             timings_file.write_text(json.dumps(timings, indent=1))
+        if not any(results[preset_name]["single"].values()):  # --from-ledger, and no seed of it there
+            print(f"(the ledger has no {preset_name} single-task models at {precision}: run without --from-ledger)")
+            continue
         print(table(preset_name, results[preset_name]), flush=True)
         print()
     if args.json:
