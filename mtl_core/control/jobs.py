@@ -215,14 +215,19 @@ def _iter_events(job: Job) -> Iterator[dict]:
         return
 
 
+def events_of(job: Job, *kinds: str) -> dict[str, list[dict]]:
+    """The events of these kinds so far, by kind, in order, from one read of the events file: "epoch" (per-head
+    train/val metrics, learning rate: the curves to plot), "warning" (e.g. a head that stopped learning), ..."""
+    found: dict[str, list[dict]] = {kind: [] for kind in kinds}
+    for event in _iter_events(job):
+        if event.get("event") in found:
+            found[event["event"]].append(event)
+    return found
+
+
 def epoch_events(job: Job) -> list[dict]:
     """Every epoch event so far (per-head train/val metrics, learning rate): the curves to plot."""
-    return [e for e in _iter_events(job) if e.get("event") == "epoch"]
-
-
-def warning_events(job: Job) -> list[dict]:
-    """What the trainer warned of so far (e.g. a head that stopped learning), in order."""
-    return [e for e in _iter_events(job) if e.get("event") == "warning"]
+    return events_of(job, "epoch")["epoch"]
 
 
 def progress(job: Job) -> dict:

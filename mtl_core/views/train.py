@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from mtl_core.control import methods, options
-from mtl_core.control.jobs import Job, epoch_events, progress, warning_events
+from mtl_core.control.jobs import Job, events_of, progress
 from mtl_core.control.plan import APPLICATIONS
 from mtl_core.control.presets.base import Preset
 from mtl_core.control.store import ModelStore, StoredModel
@@ -151,8 +151,10 @@ def job_curves(job: Job) -> dict:
     adaptive loss weights and the gradient-conflict figures per epoch: {"epochs", "train": {head: {metric: []}},
     "val": ..., "loss_weights", "gradients": {"cosine": {pair: []}, "norm": {head: []}}, "warnings": [message]}."""
     out: dict = {"epochs": [], "train": {}, "val": {}, "loss_weights": {}, "gradients": {"cosine": {}, "norm": {}},
-                 "warnings": [e["message"] for e in warning_events(job)]}
-    for event in epoch_events(job):
+                 "warnings": []}
+    found = events_of(job, "epoch", "warning")  # one read of the events file for both
+    out["warnings"] = [e["message"] for e in found["warning"]]
+    for event in found["epoch"]:
         out["epochs"].append(event["epoch"])
         for kind in ("cosine", "norm"):  # the conflict monitor's figures (engine/conflict.py)
             for key, value in ((event.get("gradients") or {}).get(kind) or {}).items():
