@@ -15,7 +15,9 @@ For an image preset (shapes-3head by default), in one run:
 Printed: training images/s (epochs x training examples / the fit's wall time, validation included), batched
 prediction images/s over the test split (batches of 512), and each head's test metric, with the ratios
 Keras / PyTorch. The goal is the Trainer at 1.5x PyTorch's training throughput or more, with metrics equal
-within noise.
+within noise. Then what that goal asks of the CPU: the step's floating-point operations (counted from the
+network's layers) at 1.5x PyTorch's measured throughput, against the fastest float32 matrix multiply each
+library runs on this machine. Where the goal needs more than that, no framework reaches it at float32 here.
 
     pip install -r requirements-bench.txt
     python bench/peer_torch.py [--preset shapes-3head] [--epochs 5] [--n 3000] [--seeds 3] [--keras-precision auto]
@@ -112,12 +114,17 @@ class TorchNet(nn.Module):
         super().__init__()
         h, _, c = spec.input_shape
         self.mean, self.std = float(mean), float(std)
-        self.backbone, channels, size = torch_plan(spec.backbone, c, h)
+        # one module per backbone step, so a head with branch_at=k can read the backbone after k steps
+        self.backbone, taps = nn.ModuleList(), [(c, h)]
+        for step in spec.backbone:
+            module, *shape = torch_plan((step,), *taps[-1])
+            self.backbone.append(module)
+            taps.append(tuple(shape))
         self.spec, self.tasks, self.target_scale = spec, tasks, target_scale
         self.trunks, self.hiddens, self.outs, self.drops = nn.ModuleDict(), nn.ModuleDict(), nn.ModuleDict(), {}
         widths: dict[str, int] = {}
         for head in spec.build_order():
-            trunk, width, _ = torch_plan(head.trunk, channels, size)
+            trunk, width, _ = torch_plan(head.trunk, *taps[len(taps) - 1 if head.branch_at is None else head.branch_at])
             width += sum(widths[s] for s in head.inputs_from)
             hidden, width, _ = torch_plan(head.hidden, width, None)
             widths[head.task] = width
@@ -128,10 +135,13 @@ class TorchNet(nn.Module):
         keras_init(self)
 
     def forward(self, x):
-        shared = self.backbone((x - self.mean) / self.std)
+        taps = [(x - self.mean) / self.std]
+        for module in self.backbone:
+            taps.append(module(taps[-1]))
         features, out = {}, {}
         for head in self.spec.build_order():
-            z = shared.detach() if head.detach else shared
+            z = taps[-1] if head.branch_at is None else taps[head.branch_at]
+            z = z.detach() if head.detach else z
             z = self.trunks[head.task](z)
             if head.inputs_from:
                 taken = [features[s] if head.link_gradient else features[s].detach() for s in head.inputs_from]
@@ -378,6 +388,59 @@ def print_profile(preset, config, data, split, seed: int) -> None:
     print(f"{'fit loop besides the steps and validation':<46} {loop:9.0f}")
 
 
+def step_gflop(preset, batch: int) -> float:
+    """GFLOP of one training step of the preset's network: 2 per multiply-add of its convolutions and dense
+    layers in the forward pass, times 3 (the backward pass takes a gradient for the inputs and one for the
+    weights, each about the forward's cost)."""
+    import keras
+
+    from mtl_core.engine.models.builder import build_model
+
+    model = build_model(preset.model, {t.name: t for t in preset.tasks})
+    flops = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            flops += 2 * batch * int(np.prod(layer.output.shape[1:3])) * int(np.prod(layer.kernel.shape))
+        elif isinstance(layer, keras.layers.Dense):
+            flops += 2 * batch * int(np.prod(layer.kernel.shape))
+    return 3 * flops / 1e9
+
+
+def matmul_gflops(n: int = 2048, calls: int = 20) -> tuple[float, float]:
+    """This CPU's float32 matrix-multiply rate in GFLOP/s, TensorFlow's and PyTorch's (median of ``calls``):
+    about the most a dense network's step can reach on it."""
+    import tensorflow as tf
+
+    a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
+    tf_mm = tf.function(lambda: tf.matmul(a, b))
+    at, bt = torch.randn(n, n), torch.randn(n, n)
+    rates = []
+    for call in (lambda: tf_mm().numpy(), lambda: torch.mm(at, bt)):
+        call()
+        times = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t0)
+        rates.append(2 * n ** 3 / float(np.median(times)) / 1e9)
+    return rates[0], rates[1]
+
+
+def print_ceiling(preset, config, torch_images_per_s: float) -> None:
+    """What the goal asks of this CPU: the rate of arithmetic 1.5x PyTorch's throughput needs, against the
+    fastest float32 matrix multiply either library does here."""
+    gflop = step_gflop(preset, config.batch_size)
+    tf_rate, torch_rate = matmul_gflops()
+    torch_rate_used = torch_images_per_s / config.batch_size * gflop
+    needed = 1.5 * torch_rate_used
+    print(f"\nwhat the goal asks of this CPU: a training step is {gflop:.1f} GFLOP (batch {config.batch_size}); "
+          f"PyTorch's throughput is {torch_rate_used:.0f} GFLOP/s of it, so 1.5x that needs {needed:.0f} GFLOP/s; "
+          f"a 2048x2048 float32 matrix multiply runs at {tf_rate:.0f} GFLOP/s in TensorFlow and "
+          f"{torch_rate:.0f} in PyTorch here"
+          + (": **out of reach at float32 on this CPU**, whatever the framework" if needed > max(tf_rate, torch_rate)
+             else ""))
+
+
 def one_seed(preset, data_options: dict, args, seed: int, keras_first: bool) -> dict:
     """Both sides trained once with ``seed`` (the Keras side first or second, alternating between seeds, so a
     drift in the machine's speed does not favour one side): throughputs and test metrics."""
@@ -462,6 +525,8 @@ def main() -> None:
     ratio = rows[0][1], rows[0][2]
     per_seed = ", ".join(f"{a / b:.2f}x" for a, b in zip(*ratio, strict=True))
     print(f"\ngoal: Keras training throughput at least 1.5x PyTorch's; whole fit, per seed: {per_seed}")
+    later = float(np.mean(rows[1][2]))  # steady state; with one epoch there is none: the whole fit's
+    print_ceiling(preset, config, later if np.isfinite(later) else float(np.mean(rows[0][2])))
     if args.profile:
         print_profile(preset, config, runs[0]["data"], split, 42)
 

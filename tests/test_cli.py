@@ -403,3 +403,27 @@ def test_a_wrong_link_gradient_is_one_line_naming_the_flag(value, needle):
 
     with pytest.raises(UserError, match=needle):
         options.validate(["--preset", "shapes-3head", "--link-gradient", value])
+
+
+@pytest.mark.parametrize(("value", "needle"), [
+    ("colour=0", "--branch-at: unknown head 'colour'"),
+    ("intensity=9", r"--branch-at: intensity=9: use a layer count 0\.\.8 \(the backbone: conv:32, bn"),
+    ("intensity=x", "--branch-at: intensity=x: use a layer count"),
+    ("intensity", "--branch-at: 'intensity' is not of the form name=value"),
+])
+def test_a_wrong_branch_point_is_one_line_naming_the_flag(value, needle):
+    from mtl_core.control import options
+    from mtl_core.errors import UserError
+
+    with pytest.raises(UserError, match=needle):
+        options.validate(["--preset", "shapes-3head", "--branch-at", value])
+
+
+def test_branch_at_reaches_the_config_and_changes_the_model_id():
+    from mtl_core.control import options
+
+    _, _, plain = options.validate(["--preset", "shapes-3head"])
+    _, _, branched = options.validate(["--preset", "shapes-3head", "--branch-at", "intensity=3"])
+    heads = {h["task"]: h for h in branched["model"]["heads"]}
+    assert heads["intensity"]["branch_at"] == 3 and "branch_at" not in heads["shape"]
+    assert branched["model"] != plain["model"]

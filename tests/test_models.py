@@ -240,3 +240,44 @@ def test_a_head_without_links_has_no_link_gradient_to_set():
     assert alone.head("orientation").link_gradient is True
     assert alone.to_dict() == PRESET.model.with_options(link_gradient={"orientation": True}).only(
         ["orientation"]).to_dict()
+
+
+# -- branch_at: a head that leaves the backbone early ------------------------------------------------------
+
+
+def test_a_head_branching_after_the_first_block_trains_only_that_block_and_reads_its_output(images):
+    spec = PRESET.model.with_options(detach={"intensity": False}, branch_at={"intensity": 3})
+    spec = ModelSpec.from_dict({**spec.to_dict(), "heads": [
+        {**h, "trunk": ["conv:16", "gap"]} if h["task"] == "intensity" else h for h in spec.to_dict()["heads"]]})
+    m = build_model(spec, TASKS, 0.0, 1.0)
+    assert m.get_layer("intensity_trunk_0_conv").input.shape[1:] == (16, 16, 32)  # after conv, bn, pool
+    first = [v for name in ("backbone_0_conv", "backbone_1_bn") for v in m.get_layer(name).trainable_weights]
+    later = [v for name in ("backbone_3_conv", "backbone_4_bn", "backbone_6_conv", "backbone_7_bn")
+             for v in m.get_layer(name).trainable_weights]
+    assert not any(_is_zero(g) for g in _grads(m, images, "intensity", first))
+    assert all(_is_zero(g) for g in _grads(m, images, "intensity", later))
+    # the other heads still read, and train, the whole backbone
+    assert not _is_zero(_grads(m, images, "shape", [m.get_layer("backbone_6_conv").kernel])[0])
+
+
+def test_a_head_branching_at_the_input_shares_nothing_and_the_others_are_unchanged(images):
+    spec = PRESET.model.with_options(branch_at={"intensity": 0})
+    m = build_model(spec, TASKS, 0.0, 1.0)
+    assert all(_is_zero(g) for g in _grads(m, images, "intensity", _backbone_variables(m)))
+    base = build_model(PRESET.model, TASKS, 0.0, 1.0)
+    for layer in base.layers:
+        if not layer.name.startswith("intensity"):
+            m.get_layer(layer.name).set_weights(layer.get_weights())
+    for head in ("shape", "orientation"):
+        np.testing.assert_allclose(np.asarray(m(images)[head]), np.asarray(base(images)[head]), atol=1e-6)
+
+
+def test_branch_at_is_left_out_of_the_specs_dict_at_its_default_and_checked_against_the_backbone():
+    heads = PRESET.model.with_options(branch_at={"shape": None}).to_dict()["heads"]
+    assert "branch_at" not in heads[0]  # model ids made before the option still match
+    spec = PRESET.model.with_options(branch_at={"shape": 2})
+    assert ModelSpec.from_dict(spec.to_dict()) == spec and spec.to_dict()["heads"][0]["branch_at"] == 2
+    with pytest.raises(ValueError, match="branch_at must be in 0..8"):
+        PRESET.model.with_options(branch_at={"shape": 9})
+    with pytest.raises(ValueError, match="branch_at must be in 0..8"):
+        PRESET.model.with_options(branch_at={"shape": -1})

@@ -16,6 +16,11 @@ class HeadSpec:
     ``inputs_from`` concatenated in, then ``hidden`` layers (their output is this head's
     *features*, which other heads may take), dropout, and the output layer.
 
+    ``branch_at`` K: the head reads the backbone after its first K layers instead of after all of them (0: the
+    standardised input, a branch of its own). A task that needs what the later shared layers throw away (the
+    brightness of a shape, where shape and orientation want features that ignore it) gets its own layers
+    from there on; None (the default) is the whole backbone.
+
     ``detach`` puts the head behind a stop-gradient: it reads the shared features but its
     loss does not train the backbone. ``link_gradient`` False does the same for the features it takes
     from other heads: it reads them, and its loss leaves them to their own head (a head that learns fast
@@ -31,6 +36,7 @@ class HeadSpec:
     inputs_from: tuple[str, ...] = ()
     output_activation: str = ""
     link_gradient: bool = True
+    branch_at: int | None = None
 
     def __post_init__(self) -> None:
         if not self.inputs_from:  # no link, nothing to say: one spec (and one model id) for it
@@ -53,6 +59,9 @@ class ModelSpec:
             raise ValueError(f"duplicate head names in {names}")
         for head in self.heads:
             validate_plan(head.trunk + head.hidden, f"head {head.task}")
+            if head.branch_at is not None and not 0 <= head.branch_at <= len(self.backbone):
+                raise ValueError(f"head {head.task}: branch_at must be in 0..{len(self.backbone)} "
+                                 f"(the backbone has {len(self.backbone)} layers), not {head.branch_at}")
             for src in head.inputs_from:
                 if src not in names or src == head.task:
                     raise ValueError(f"head {head.task}: cannot take features from {src!r}")
@@ -86,10 +95,13 @@ class ModelSpec:
 
     def with_options(self, *, detach: dict[str, bool] | None = None,
                      links: dict[str, tuple[str, ...]] | None = None,
-                     link_gradient: dict[str, bool] | None = None) -> ModelSpec:
-        """A copy with some heads' stop-gradient, incoming links or links' gradient changed."""
+                     link_gradient: dict[str, bool] | None = None,
+                     branch_at: dict[str, int | None] | None = None) -> ModelSpec:
+        """A copy with some heads' stop-gradient, incoming links, links' gradient or branch point changed."""
         heads = []
         for h in self.heads:
+            if branch_at and h.task in branch_at:
+                h = replace(h, branch_at=branch_at[h.task])
             if detach and h.task in detach:
                 h = replace(h, detach=detach[h.task])
             if link_gradient and h.task in link_gradient:
@@ -117,6 +129,8 @@ class ModelSpec:
         for head in d["heads"]:  # at its default, left out: the config hash (model ids) of older models holds
             if head["link_gradient"]:
                 del head["link_gradient"]
+            if head["branch_at"] is None:
+                del head["branch_at"]
         return d
 
     @classmethod

@@ -65,6 +65,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--link", help="head=src+src,...: heads whose features a head takes ('head=' for none)")
     p.add_argument("--link-gradient", help="head=1|0,...: whether a head's loss trains the features it takes "
                                            "from other heads (0: it reads them only)")
+    p.add_argument("--branch-at", help="head=K,...: a head reads the backbone after its first K layers "
+                                       "(0: the input, layers of its own), not after all of them; head= for all")
     p.add_argument("--monitor", help="head whose validation metric drives early stopping, or 'loss' (default)")
     p.add_argument("--freeze", type=float, help="fraction (0..1) of a pretrained backbone's layers kept frozen")
     p.add_argument("--device", default="auto", choices=["auto", "gpu", "cpu"],
@@ -214,6 +216,17 @@ def _model_spec(preset: Preset, args):
                 raise UserError(f"--link-gradient: {head}={value}: use 1 (its loss trains them) or 0")
             flows[head] = value in ("1", "true")
         spec = spec.with_options(link_gradient=flows)
+    if args.branch_at:
+        branches = {}
+        for head, value in kv_list(args.branch_at, "--branch-at").items():
+            if head not in active:
+                raise UserError(f"--branch-at: unknown head {head!r} (heads: {', '.join(active)})")
+            depth = len(spec.backbone)
+            if value and not (value.isdigit() and int(value) <= depth):
+                raise UserError(f"--branch-at: {head}={value}: use a layer count 0..{depth} (the backbone: "
+                                f"{', '.join(spec.backbone)}), or nothing for the whole backbone")
+            branches[head] = int(value) if value else None
+        spec = spec.with_options(branch_at=branches)
     if args.freeze is not None:
         if not spec.pretrained_steps:
             raise UserError(f"--freeze: {preset.name}'s backbone has no pretrained network to freeze")

@@ -5,7 +5,8 @@ Localization") on the shared feature map, the last backbone layer with a spatial
 predicted class (its log-probability) or its regression value: where the evidence for that answer is
 (positive contributions, as Grad-CAM; for a value, what pushes it up). A head behind a stop-gradient is
 explained with the stop-gradient lifted while the gradients are taken (the forward pass is the same), so
-detached heads get a map too. The map is upsampled to the resolution of the image the model saw and scaled
+detached heads get a map too. A head that branches off before the shared feature map (``branch_at``) does not
+read it: it is explained on the last spatial layer of its own trunk instead. The map is upsampled to the resolution of the image the model saw and scaled
 to [0, 1] (all zeros when the head's score does not depend on the features).
 
 Tables: gradient x input per encoded feature, summed in absolute value over a column's one-hot inputs and
@@ -31,6 +32,19 @@ def _feature_layer(model) -> str:
     if name is None:
         raise ValueError("the model has no spatial shared feature map to explain")
     return name
+
+
+_SHARED, _OWN = "__shared__", "__own__"  # keys of the feature maps beside the heads' outputs
+
+
+def _own_feature_layers(model, tasks: list[TaskSpec]) -> dict[str, str]:
+    """{head: its trunk's last layer with a spatial output}, for the heads that have one."""
+    own = {}
+    for layer in model.layers:
+        for task in tasks:
+            if layer.name.startswith(f"{task.name}_trunk_") and len(layer.output.shape) == 4:
+                own[task.name] = layer.name
+    return own
 
 
 def _score(task: TaskSpec, out):
@@ -63,7 +77,9 @@ class Explainer:
         self._stops = [layer for layer in model.layers if isinstance(layer, StopGradient)]
         if input_kind == "image":
             feature = model.get_layer(_feature_layer(model)).output
-            self._model = keras.Model(model.input, [feature, model.output])  # the feature map beside the outputs
+            own = {_OWN + h: model.get_layer(name).output for h, name in _own_feature_layers(model, tasks).items()}
+            # the feature maps beside the outputs, in one flat dict (Keras takes no empty nested output)
+            self._model = keras.Model(model.input, {_SHARED: feature, **own, **model.output})
         else:
             self._model = model
 
@@ -84,11 +100,15 @@ class Explainer:
         inputs = tf.convert_to_tensor(x, tf.float32)
         feed = {"input": inputs, "loss_weights": tf.convert_to_tensor(lam, tf.float32)} if lam is not None else inputs
         with self._gradients_through_stops(), tf.GradientTape(persistent=True) as tape:
-            fmap, outputs = self._model(feed, training=False)
+            outputs = self._model(feed, training=False)
             scores = {t.name: _score(t, outputs[t.name]) for t in self.tasks}
         out = {}
         for task in self.tasks:
+            fmap = outputs[_SHARED]
             grads = tape.gradient(scores[task.name], fmap)
+            if grads is None and _OWN + task.name in outputs:  # a head branched off before the shared map
+                fmap = outputs[_OWN + task.name]
+                grads = tape.gradient(scores[task.name], fmap)
             if grads is None:
                 out[task.name] = np.zeros(x.shape[:3], np.float32)
                 continue

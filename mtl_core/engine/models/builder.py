@@ -28,7 +28,11 @@ def build_model(spec: ModelSpec, tasks: dict[str, TaskSpec], mean=0.0, std=1.0,
     """
     target_scale = target_scale or {}
     inputs = keras.Input(shape=spec.input_shape, name="input")
-    shared = apply_plan(Standardize(mean, std, name="standardize")(inputs), spec.backbone, "backbone")
+    # taps[k]: the backbone after its first k layers, where a head with branch_at=k reads it
+    taps = [Standardize(mean, std, name="standardize")(inputs)]
+    for i, step in enumerate(spec.backbone):
+        taps.append(apply_plan(taps[-1], (step,), "backbone", start=i))
+    shared = taps[-1]
     z = None
     if conditioned:
         from mtl_core.engine.models.conditioned import FILM_SCALE, FiLM, conditioning
@@ -40,7 +44,8 @@ def build_model(spec: ModelSpec, tasks: dict[str, TaskSpec], mean=0.0, std=1.0,
     outputs: dict = {}
     for head in spec.build_order():
         task = tasks[head.task]
-        x = StopGradient(name=f"{head.task}_stop_gradient")(shared) if head.detach else shared
+        x = shared if head.branch_at is None else taps[head.branch_at]
+        x = StopGradient(name=f"{head.task}_stop_gradient")(x) if head.detach else x
         x = apply_plan(x, head.trunk, f"{head.task}_trunk")
         if head.inputs_from:
             taken = [features[s] if head.link_gradient else StopGradient(name=f"{head.task}_link_stop_{s}")(features[s])

@@ -19,10 +19,10 @@ RETRY_AFTER_S = 600  # a failed download is not tried again for this long (the t
 _WEIGHT_FAILURES: dict[tuple, tuple[float, str]] = {}  # (network, input shape) -> (when, why ImageNet weights failed)
 
 
-def apply_plan(x, plan, prefix: str):
-    """Apply the plan's layers to tensor ``x``; layer names start with ``prefix``."""
+def apply_plan(x, plan, prefix: str, start: int = 0):
+    """Apply the plan's layers to tensor ``x``; layer names start with ``prefix`` and count from ``start``."""
 
-    for i, step in enumerate(plan):
+    for i, step in enumerate(plan, start):
         op, args = parse_step(step)
         name = f"{prefix}_{i}_{op}"
         if op == "conv":
