@@ -6,8 +6,9 @@ predicted class (its log-probability) or its regression value: where the evidenc
 (positive contributions, as Grad-CAM; for a value, what pushes it up). A head behind a stop-gradient is
 explained with the stop-gradient lifted while the gradients are taken (the forward pass is the same), so
 detached heads get a map too. A head that branches off before the shared feature map (``branch_at``) does not
-read it: it is explained on the last spatial layer of its own trunk instead. The map is upsampled to the resolution of the image the model saw and scaled
-to [0, 1] (all zeros when the head's score does not depend on the features).
+read it: it is explained on the last spatial layer of its own trunk instead. The map is upsampled to the
+resolution of the image the model saw and scaled to [0, 1] (all zeros when the head's score does not depend on
+the features).
 
 Tables: gradient x input per encoded feature, summed in absolute value over a column's one-hot inputs and
 its missing-indicator, scaled to [0, 1] per head: ``{column: weight}``.
