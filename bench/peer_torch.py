@@ -433,12 +433,13 @@ def print_ceiling(preset, config, torch_images_per_s: float) -> None:
     tf_rate, torch_rate = matmul_gflops()
     torch_rate_used = torch_images_per_s / config.batch_size * gflop
     needed = 1.5 * torch_rate_used
-    print(f"\nwhat the goal asks of this CPU: a training step is {gflop:.1f} GFLOP (batch {config.batch_size}); "
-          f"PyTorch's throughput is {torch_rate_used:.0f} GFLOP/s of it, so 1.5x that needs {needed:.0f} GFLOP/s; "
-          f"a 2048x2048 float32 matrix multiply runs at {tf_rate:.0f} GFLOP/s in TensorFlow and "
-          f"{torch_rate:.0f} in PyTorch here"
-          + (": **out of reach at float32 on this CPU**, whatever the framework" if needed > max(tf_rate, torch_rate)
-             else ""))
+    best = max(tf_rate, torch_rate)
+    print(f"\nwhat the goal asks of this CPU (multiply-adds of the convolutions and dense layers only):\n"
+          f"  a training step is {gflop:.1f} GFLOP (batch {config.batch_size}); PyTorch runs it at "
+          f"{torch_rate_used:.0f} GFLOP/s, {100 * torch_rate_used / best:.0f}% of the fastest float32 matrix "
+          f"multiply here (2048x2048: TensorFlow {tf_rate:.0f}, PyTorch {torch_rate:.0f} GFLOP/s)\n"
+          f"  1.5x PyTorch's throughput needs {needed:.0f} GFLOP/s, {100 * needed / best:.0f}% of that multiply"
+          + (": out of reach at float32 on this CPU, whatever the framework" if needed > best else ""))
 
 
 def one_seed(preset, data_options: dict, args, seed: int, keras_first: bool) -> dict:
