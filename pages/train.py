@@ -189,7 +189,8 @@ def main() -> None:
                                           "workers of the cluster (MultiWorkerMirroredStrategy), one CPU each.")
             st.caption(where)
         with st.expander("Head options", expanded=False):
-            detach, links, link_gradient = {}, {}, {}
+            detach, links, link_gradient, branch_at = {}, {}, {}, {}
+            branches = train_form.branch_choices(preset)
             for head in heads:
                 left, right = st.columns([1, 2])
                 detach[head] = left.checkbox(f"stop-gradient: {head}", value=defaults.detach.get(head, False),
@@ -204,6 +205,15 @@ def main() -> None:
                         help=f"On: {head}'s loss also trains the features it takes (the seed's design). Off: it "
                              "reads them without changing them, so a head that learns fast cannot push another's "
                              "units to where they never fire.")
+                default_branch = defaults.branch_at.get(head)
+                label = right.selectbox(
+                    f"{head} reads the backbone", list(branches),
+                    index=list(branches.values()).index(default_branch) if default_branch in branches.values() else 0,
+                    key=f"{key}-branch-{head}",
+                    help="Where the head leaves the shared backbone: a task that needs what the later layers throw "
+                         "away (a shape's brightness, when the other heads want features that ignore it) reads an "
+                         "earlier layer and gets layers of its own from there.")
+                branch_at[head] = branches[label]
         freeze = None
         if defaults.freeze is not None:
             freeze = st.slider("Frozen share of the pretrained backbone", 0.0, 1.0, defaults.freeze, 0.05,
@@ -213,7 +223,7 @@ def main() -> None:
         loss_weights=weights, weighting=method, weighting_options=method_options, epochs=int(epochs),
         batch_size=int(batch_size),
         lr=float(lr), seed=int(seed), limit=int(limit) or None, detach=detach, links=links,
-        link_gradient=link_gradient, freeze=freeze,
+        link_gradient=link_gradient, branch_at=branch_at, freeze=freeze,
         precision=precision, device=device, conditioned=conditioned, data_args=ui.dataset_flags(),
         workers=int(workers))
     argv = train_form.train_args(preset, form)

@@ -47,6 +47,7 @@ def test_every_form_option_becomes_a_train_flag_with_the_same_meaning():
     form.detach = {**form.detach, "orientation": True}
     form.links = {**form.links, "intensity": ["shape"]}
     form.link_gradient = {**form.link_gradient, "orientation": True}  # the seed's link
+    form.branch_at = {**form.branch_at, "shape": train_form.branch_choices(p)["after layer 3: pool"]}
     form.precision, form.device = "float32", "cpu"
 
     argv = train_form.train_args(p, form)
@@ -60,6 +61,7 @@ def test_every_form_option_becomes_a_train_flag_with_the_same_meaning():
     heads = {h["task"]: h for h in config["model"]["heads"]}
     assert heads["orientation"]["detach"] is True and list(heads["intensity"]["inputs_from"]) == ["shape"]
     assert "link_gradient" not in heads["orientation"] and "link_gradient" not in heads["intensity"]  # True: default
+    assert heads["shape"]["branch_at"] == 3 and argv[argv.index("--branch-at") + 1] == "shape=3"
     assert argv[argv.index("--precision") + 1] == "float32" and argv[argv.index("--device") + 1] == "cpu"
 
 
@@ -305,3 +307,13 @@ def test_a_running_jobs_warnings_reach_its_panel_in_order(tmp_path):
     curves = train_form.job_curves(job)
     assert curves["epochs"] == [1, 2, 3]
     assert curves["warnings"] == ["head 'shape' has given the same output for every input since epoch 1"]
+
+
+def test_a_heads_branch_point_is_chosen_in_its_options_and_shown_in_the_command(studio):
+    at = open_page("train")
+    box = at.selectbox(key=f"{KEY}-branch-shape")
+    assert box.value == "after the whole backbone" and "at the input (layers of its own)" in box.options
+    box.set_value("after layer 3: pool")
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+    assert "--branch-at shape=3" in at.code[0].value

@@ -40,6 +40,7 @@ class TrainForm:
     detach: dict[str, bool] = field(default_factory=dict)
     links: dict[str, list[str]] = field(default_factory=dict)
     link_gradient: dict[str, bool] = field(default_factory=dict)  # False: a head reads its links without training them
+    branch_at: dict[str, int | None] = field(default_factory=dict)  # where a head leaves the backbone (None: its end)
     freeze: float | None = None  # fraction of a pretrained backbone kept frozen (None: no pretrained backbone)
     precision: str = "auto"
     device: str = "auto"
@@ -58,7 +59,15 @@ def form_defaults(preset: Preset) -> TrainForm:
         loss_weights={t.name: t.loss_weight for t in preset.tasks}, epochs=train.epochs,
         batch_size=train.batch_size, lr=train.lr, seed=42,
         detach={h.task: h.detach for h in spec.heads}, links={h.task: list(h.inputs_from) for h in spec.heads},
-        link_gradient={h.task: h.link_gradient for h in spec.heads}, freeze=freeze)
+        link_gradient={h.task: h.link_gradient for h in spec.heads},
+        branch_at={h.task: h.branch_at for h in spec.heads}, freeze=freeze)
+
+
+def branch_choices(preset: Preset) -> dict[str, int | None]:
+    """The Train page's labels for where a head can leave the backbone -> ``branch_at``."""
+    backbone = preset.model.backbone
+    return {"after the whole backbone": None, "at the input (layers of its own)": 0,
+            **{f"after layer {k}: {backbone[k - 1]}": k for k in range(1, len(backbone))}}
 
 
 def method_choices() -> dict[str, str]:
@@ -91,6 +100,8 @@ def train_args(preset: Preset, form: TrainForm) -> list[str]:
     chosen["link"] = {h: v for h, v in form.links.items() if list(v) != base.links.get(h)} or None
     chosen["link_gradient"] = {h: v for h, v in form.link_gradient.items()
                                if form.links.get(h) and v != base.link_gradient.get(h, True)} or None
+    branches = {h: v for h, v in form.branch_at.items() if v != base.branch_at.get(h)}
+    chosen["branch_at"] = {h: "" if v is None else v for h, v in branches.items()} or None
     if form.freeze is not None and base.freeze is not None and form.freeze != base.freeze:
         chosen["freeze"] = float(form.freeze)
     for name in ("precision", "device"):
