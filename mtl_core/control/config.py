@@ -141,9 +141,12 @@ def make_config(preset: Preset, *, loss_weights: dict[str, float] | None = None,
         monitor=defaults.monitor or "loss", patience=defaults.patience,
         lr_patience=defaults.lr_patience, lr_factor=defaults.lr_factor, min_lr=defaults.min_lr,
     )
-    if overrides.get("monitor") and overrides["monitor"] not in (*active, "loss"):
-        raise UserError(f"--monitor: unknown head {overrides['monitor']!r} (heads: {', '.join(active)}, or loss)")
+    if overrides.get("monitor") and overrides["monitor"] not in (*active, "loss", "heads"):
+        raise UserError(f"--monitor: unknown head {overrides['monitor']!r} "
+                        f"(heads: {', '.join(active)}, or loss, or heads)")
     config = replace(base, **overrides)
-    if config.monitor not in (*active, "loss"):  # the preset's monitored head was dropped (--heads)
+    if config.monitor not in (*active, "loss", "heads"):  # the preset's monitored head was dropped (--heads)
         config = replace(config, monitor="loss")
+    if config.monitor == "heads" and len(active) == 1:  # one head: its own metric is the same figure
+        config = replace(config, monitor=active[0])
     return config

@@ -67,7 +67,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                                            "from other heads (0: it reads them only)")
     p.add_argument("--branch-at", help="head=K,...: a head reads the backbone after its first K layers "
                                        "(0: the input, layers of its own), not after all of them; head= for all")
-    p.add_argument("--monitor", help="head whose validation metric drives early stopping, or 'loss' (default)")
+    p.add_argument("--monitor", help=("what early stopping and LR reduction watch: a head's validation metric, 'loss' "
+                        "(the total validation loss) or 'heads' (every head's error relative to chance, averaged)"))
     p.add_argument("--freeze", type=float, help="fraction (0..1) of a pretrained backbone's layers kept frozen")
     p.add_argument("--device", default="auto", choices=["auto", "gpu", "cpu"],
                    help="auto: every GPU TensorFlow sees (several: MirroredStrategy), else the CPU")

@@ -1,5 +1,6 @@
-"""Trainer: static per-task loss weights, Adam with clipnorm, early stopping and LR reduction on one
-head's validation metric, progress events; ``train`` adds the store (same config -> stored model).
+"""Trainer: static per-task loss weights, Adam with clipnorm, early stopping and LR reduction on the total
+validation loss, one head's validation metric or every head's (engine/stopping.py), progress events;
+``train`` adds the store (same config -> stored model).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from mtl_core.control.modelspec import ModelSpec
 from mtl_core.control.presets import preset_for
 from mtl_core.control.presets.base import Dataset, Preset
 from mtl_core.engine import device as device_mod
+from mtl_core.engine import stopping
 from mtl_core.engine.batches import predict_in_batches
 from mtl_core.engine.models.plan import pretrained_report
 
@@ -176,8 +178,14 @@ class Trainer:
 
     def _callbacks(self, keras, n_batches: int):
         cfg = self.config
+        first = []  # callbacks that add the monitored figure to the logs, ahead of those that read it
         if cfg.monitor == "loss":  # the weighted total validation loss
             monitor, mode = "val_loss", "min"
+        elif cfg.monitor == "heads":  # every head's error relative to chance, averaged (engine/stopping.py)
+            monitor, mode = stopping.KEY, "min"
+            keys = {h: ("val_" + log_key(self.heads, h, self.tasks[h].primary_metric[0]),
+                        self.tasks[h].primary_metric[1]) for h in self.heads}
+            first.append(stopping.heads_error_callback(keras, keys, self.chance_errors))
         else:
             metric, mode = self.tasks[cfg.monitor].primary_metric
             monitor = "val_" + log_key(self.heads, cfg.monitor, metric)
@@ -213,6 +221,7 @@ class Trainer:
 
         events = Events()
         return [
+            *first,
             keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg.patience,
                                           restore_best_weights=True),
             keras.callbacks.ReduceLROnPlateau(monitor=monitor, mode=mode, factor=cfg.lr_factor,
@@ -286,6 +295,7 @@ class Trainer:
         split = datasets.split(self.preset, data, cfg)
         x, spec, mean, std, preprocessing = self._inputs(data, split)
         labels, weights, target_scale = self._targets(data, split)
+        self.chance_errors = stopping.chance_errors(self.tasks, labels, weights, np.asarray(split.train))
         self.partial_labels = weights is not None  # some head has missing labels: masks as sample weights
         keras.utils.set_random_seed(cfg.seed)
         strategy = self.strategy or device_mod.distribution_strategy(dev)

@@ -50,7 +50,8 @@ class TrainDefaults:
     batch_size: int = 64
     lr: float = 1e-3
     clipnorm: float = 1.0
-    monitor: str = "loss"  # a head (its validation metric) or "loss" (total validation loss) for early stopping
+    monitor: str = "loss"  # early stopping: a head (its validation metric), "loss" (total validation loss) or
+    # "heads" (every head's error relative to chance, averaged: engine/stopping.py)
     patience: int = 8
     lr_patience: int = 10
     lr_factor: float = 0.7
