@@ -423,7 +423,7 @@ def test_branch_at_reaches_the_config_and_changes_the_model_id():
     from mtl_core.control import options
 
     _, _, plain = options.validate(["--preset", "shapes-3head"])
-    _, _, branched = options.validate(["--preset", "shapes-3head", "--branch-at", "intensity=3"])
+    _, _, branched = options.validate(["--preset", "shapes-3head", "--branch-at", "shape=5"])
     heads = {h["task"]: h for h in branched["model"]["heads"]}
-    assert heads["intensity"]["branch_at"] == 3 and "branch_at" not in heads["shape"]
+    assert heads["shape"]["branch_at"] == 5 and "branch_at" not in heads["orientation"]
     assert branched["model"] != plain["model"]

@@ -42,13 +42,16 @@ def test_opposing_tasks_give_a_negative_cosine_and_agreeing_ones_positive():
 
 
 def test_training_records_conflict_per_epoch_in_events_and_card(tmp_path):
-    """shapes-3head: the shape/orientation cosine per epoch in [-1, 1]; the detached intensity head has norm 0,
-    no cosine, and is named; the monitor's cost is reported."""
+    """shapes-3head with the seed's head C (behind a stop-gradient on the backbone's end): the shape/orientation
+    cosine per epoch in [-1, 1]; the detached intensity head has norm 0, no cosine, and is named; the monitor's
+    cost is reported."""
     from mtl_core.engine.training import train
 
     store = ModelStore(root=tmp_path / "models", shipped=None)
-    config = make_config(get_preset("shapes-3head"), data={"source": "generated", "n": 200, "noise": 0.3, "seed": 0},
-                         epochs=2, batch_size=32)
+    preset = get_preset("shapes-3head")
+    seeds = preset.model.with_options(detach={"intensity": True}, branch_at={"intensity": None})
+    config = make_config(preset, data={"source": "generated", "n": 200, "noise": 0.3, "seed": 0},
+                         epochs=2, batch_size=32, model=seeds.to_dict())
     events: list[dict] = []
     _, card, _ = train("shapes-3head", config, store=store, subscribers=[events.append])
     gradients = card["history"]["gradients"]
@@ -103,7 +106,8 @@ def test_models_page_shows_the_conflict_of_a_trained_model(tiny_store, monkeypat
     at.switch_page("pages/models.py").run()
     assert not at.exception, [e.value for e in at.exception]
     reading = next(c.value for c in at.caption if "Cosine of two heads' loss gradients" in c.value)
-    assert "shape ~ orientation" in reading and "intensity: detached" in reading
+    # every pair: the preset's intensity head now trains the backbone's first block with the others
+    assert all(pair in reading for pair in ("shape ~ orientation", "shape ~ intensity", "orientation ~ intensity"))
 
 
 # ----------------------------------------------------------------------------- a head that stopped learning

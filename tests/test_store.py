@@ -131,7 +131,7 @@ def test_same_config_is_a_cache_hit_and_changed_configs_get_new_ids(tmp_path):
         make_config(preset, data=SMALL_DATA, epochs=1, batch_size=32, seed=0, loss_weights={"intensity": 0.5}),
         make_config(preset, data=SMALL_DATA, epochs=2, batch_size=32, seed=0),
         make_config(preset, data=SMALL_DATA, epochs=1, batch_size=32, seed=0,
-                    model=preset.model.with_options(detach={"intensity": False}).to_dict()),
+                    model=preset.model.with_options(detach={"intensity": True}).to_dict()),
     ]
     ids = {c.model_id(fingerprint) for c in changed}
     assert len(ids) == len(changed) and model_id not in ids

@@ -233,6 +233,13 @@ def test_seed_architecture_learns_every_head_on_a_short_run():
     assert test["shape"]["accuracy"] >= 0.3, test["shape"]  # chance 0.1
     assert test["orientation"]["accuracy"] >= 0.15, test["orientation"]  # chance 1/32
     assert test["intensity"]["mae"] < 0.9 * test["intensity"]["baseline_mae"], test["intensity"]
+    # the preset monitors every head (--monitor heads): the kept weights are those of that figure's best epoch
+    val = result.card["history"]["val"]
+    assert config.monitor == "heads" and len(val["heads_error"]) == 4
+    best = int(np.argmin(val["heads_error"]))
+    kept = result.card["metrics"]["validation"]
+    for head, metric in PRIMARY.items():
+        assert kept[head][metric] == pytest.approx(val[head][metric][best], abs=1e-4), head
 
 
 # -- options: GradNorm's alpha, freezing a pretrained backbone, several devices ------------------------------
