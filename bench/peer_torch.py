@@ -445,8 +445,9 @@ def print_ceiling(preset, config, torch_images_per_s: float) -> None:
 def one_seed(preset, data_options: dict, args, seed: int, keras_first: bool) -> dict:
     """Both sides trained once with ``seed`` (the Keras side first or second, alternating between seeds, so a
     drift in the machine's speed does not favour one side): throughputs and test metrics."""
+    # both sides keep the epoch of the lowest total validation loss (the PyTorch side knows no other criterion)
     config = make_config(preset, data=data_options, epochs=args.epochs, seed=seed, patience=10_000,
-                         lr_patience=10_000, precision=args.keras_precision)
+                         lr_patience=10_000, precision=args.keras_precision, monitor="loss")
     data = load_training_data(preset, config)
     split = datasets.split(preset, data, config)
     x = data.x if data.x.ndim == 4 else data.x[..., None]

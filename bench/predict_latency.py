@@ -1,11 +1,11 @@
 """Single-image prediction latency: the Predictor against the usual ways of calling a Keras model.
 
 Prints p50/p95 in milliseconds for one 32x32 shapes-3head image through ``model.predict``, an eager
-``model(x)`` call, the TensorFlow path's model call (a ``tf.function`` with a fixed input signature), the
+``model(x)`` call, the TensorFlow path's model call (a ``tf.function`` with a fixed input signature),
 the same with XLA, the Predictor's model call (ONNX Runtime, engine/onnx_runtime.py) and ONNX Runtime on
-one thread, and the Predictor end to end from PNG bytes
-to the prediction dict on both paths, with each one's ratio to ``model.predict``; and the largest
-difference between the two paths' outputs on 64 images.
+one thread, the Predictor end to end from PNG bytes to the prediction dict on both paths, and the same network
+in PyTorch eager (when torch is installed: requirements-bench.txt), with each one's ratio to ``model.predict``;
+and the largest difference between the two paths' outputs on 64 images.
 
     python bench/predict_latency.py [--model ID] [--runs 500]
 """
@@ -39,6 +39,32 @@ def timings(fn, runs: int, warmup: int = 5) -> np.ndarray:
         fn()
         out[i] = (time.perf_counter() - t0) * 1000
     return out
+
+
+def torch_rows(predictor, x: np.ndarray, runs: int) -> list:
+    """The same network in PyTorch eager (bench/peer_torch.py's TorchNet: the ModelSpec, random weights), one
+    image per call under ``torch.inference_mode``: the peer's model call. Empty when torch is not installed."""
+    try:
+        import torch
+
+        from bench.peer_torch import TorchNet
+    except ImportError:
+        print("PyTorch eager: not measured (torch is not installed: pip install -r requirements-bench.txt)")
+        return []
+    from mtl_core.control.modelspec import ModelSpec
+    from mtl_core.control.presets import get_preset
+
+    spec = ModelSpec.from_dict(predictor.card["config"]["model"])
+    preset = get_preset("shapes-3head")
+    net = TorchNet(spec, {t.name: t for t in preset.tasks}, 0.0, 1.0, {}).eval()
+    image = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+    def call():
+        with torch.inference_mode():
+            net(image)
+
+    return [(f"model call: PyTorch {torch.__version__} eager, {torch.get_num_threads()} threads",
+             timings(call, runs))]
 
 
 def main():
@@ -87,6 +113,7 @@ def main():
         ("Predictor PNG bytes -> prediction dict", timings(lambda: predictor.predict([png]).to_dict(), args.runs)),
         ("the same on the TensorFlow path", timings(lambda: tf_predictor.predict([png]).to_dict(), args.runs)),
     ]
+    rows += torch_rows(predictor, x, args.runs)
     base = np.median(rows[0][1])
     print(f"{'path':<46} {'p50 ms':>8} {'p95 ms':>8} {'speed-up vs predict':>20}")
     for name, t in rows:
