@@ -22,7 +22,10 @@ SCRIPT = Path(__file__).with_name("replica_equivalence.py")
 
 @pytest.fixture(scope="module")
 def report() -> dict:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    # TensorFlow's own kernels, not oneDNN's (which mtl_core.engine turns on, and a child inherits): oneDNN rounds a
+    # half batch differently from a whole one, which put FAMO at 1.2e-3 of the step (2026-12-07), float noise
+    # that would blur what this checks, the methods' replica arithmetic (its bugs were 11 to 46% off)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": "", "TF_ENABLE_ONEDNN_OPTS": "0"}
     done = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, env=env, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
