@@ -60,12 +60,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    if args.child:  # the oneDNN-off variant, in its own process
+    if args.child:  # the variant with oneDNN switched the other way (the parent set it), in its own process
         print(step_ms(args.preset, False, args.steps))
         return
 
     from bench._machine import machine
 
+    # TensorFlow is imported here, before step_ms imports mtl_core.engine (which would turn oneDNN on): this
+    # process measures TensorFlow's own default, the child the other setting
     on = onednn_enabled()
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}")
     print(f"{args.preset}: one train step, batch 64, float32, median of {args.steps}\n")
