@@ -30,6 +30,7 @@ cell saying over how many seeds it was taken when that is fewer than asked.
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -192,6 +193,7 @@ def table(preset_name: str, result: dict) -> str:
     single = {h: mean_std(v) for h, v in result["single"].items()}
     lines.append("| single-task (one model per head) | "
                  + " | ".join(f"{single[h][0]:.3f} ± {single[h][1]:.3f}" for h, _, _ in heads) + " | 0 | – | – | – |")
+    # Static's models may all come from a store (trained before the study, so no step timings): then no ratio.
     static_ms = statistics.median(result["methods"].get("static", {}).get("ms") or [float("nan")])
     for method, row in result["methods"].items():
         cells, reached = [], 0
@@ -202,11 +204,12 @@ def table(preset_name: str, result: dict) -> str:
             reached += (mean + noise >= single[h][0]) if mode == "max" else (mean - noise <= single[h][0])
         dm, dm_std = mean_std(row["delta_m"])
         ms = statistics.median(row["ms"]) if row["ms"] else None
+        ratio = None if ms is None or math.isnan(static_ms) else ms / static_ms
         seeds_told = "" if len(row["seeds"]) == len(result["seeds"]) else f" (seed{'s' * (len(row['seeds']) > 1)} " \
             + ", ".join(map(str, row["seeds"])) + ")"
         lines.append(f"| {method}{seeds_told} | " + " | ".join(cells)
                      + f" | {dm:+.2f} ± {dm_std:.2f} | {reached} of {len(heads)}"
-                     f" | {'–' if ms is None else f'{ms:.1f}'} | {'–' if ms is None else f'{ms / static_ms:.2f}'} |")
+                     f" | {'–' if ms is None else f'{ms:.1f}'} | {'–' if ratio is None else f'{ratio:.2f}'} |")
     return "\n".join(lines)
 
 
