@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-# Each bench runs in a process of its own and trains five models: with the slow group.
+# Each bench runs in a process of its own and trains a few models (four and three): with the slow group.
 pytestmark = pytest.mark.slow
 
 
