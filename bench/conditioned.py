@@ -15,8 +15,11 @@ seeds; the conditioned training at most 1.5x one static training.
     python bench/conditioned.py [--points 3] [--seeds 42,43,44] [--only PRESET] [--epochs N]
                                 [--data-option KEY=VALUE ...] [--store DIR]
 
-Models train through a store of their own (default out/conditioned-study): a rerun prints from it and an
-interrupted run resumes. Fit times are the cards' (``training.seconds``), measured when each model trained.
+Models train through a store of their own (default out/conditioned-study); what each training measured (test
+metrics, the conditioned model's at every point, fit time) is appended to a ledger kept in git (``--ledger``,
+default bench/results/conditioned-study.jsonl; see bench/_ledger.py): a rerun, even from a fresh clone, takes
+a model's figures from it, so a study longer than one sitting resumes where it stopped. Fit times are the
+cards' (``training.seconds``), measured when each model trained.
 """
 
 import argparse
@@ -29,6 +32,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench._budget import add_budget_arguments, budget  # noqa: E402
+from bench._ledger import Ledger, local_precision, model_id  # noqa: E402
 from bench._machine import machine  # noqa: E402
 from mtl_core.control import pareto  # noqa: E402
 from mtl_core.control.config import make_config  # noqa: E402
@@ -54,33 +58,77 @@ def within_goal(task, value: float) -> bool:
     return value <= 0.05 if task.kind == "regression" else value >= -1.0
 
 
-def fit(preset_name: str, store: ModelStore, **overrides) -> tuple[str, dict]:
+def config_and_row(preset_name: str, ledger: Ledger, **overrides) -> tuple[object, dict | None]:
+    """(the training's config, and the ledger's row of it on this machine's precision, or None)."""
     config = make_config(get_preset(preset_name), **overrides)
-    model_id, card, cached = train(preset_name, config, store=store)
-    print(f"  {preset_name} {'conditioned' if overrides.get('conditioned') else overrides.get('loss_weights')} "
-          f"seed {overrides['seed']}: {model_id}{' (stored)' if cached else ''} "
-          f"{card['training']['seconds']:.1f} s, {card['training']['epochs_run']} epochs", file=sys.stderr, flush=True)
-    return model_id, card
+    return config, ledger.get(model_id(preset_name, config), local_precision(config))
 
 
-def one_seed(preset_name: str, seed: int, points: int, store: ModelStore, base: dict) -> dict:
+def trained(preset_name: str, config, store: ModelStore, what: str) -> tuple[str, dict]:
+    model, card, cached = train(preset_name, config, store=store)
+    print(f"  {preset_name} {what}: {model}{' (stored)' if cached else ''} {card['training']['seconds']:.1f} s, "
+          f"{card['training']['epochs_run']} epochs", file=sys.stderr, flush=True)
+    return model, card
+
+
+def ledger_row(preset_name: str, model: str, card: dict, what: str, **figures) -> dict:
+    return {"id": model, "precision": card["training"]["precision"], "preset": preset_name, "what": what,
+            "seconds": card["training"]["seconds"], "epochs": card["training"]["epochs_run"],
+            "sizes": card["data"]["sizes"], **figures}
+
+
+def static_run(preset_name: str, store: ModelStore, ledger: Ledger, weights: dict, seed: int, base: dict) -> dict:
+    """A static model's test metrics (from the ledger, else trained and added to it)."""
+    what = f"static {weights} seed {seed}"
+    config, known = config_and_row(preset_name, ledger, loss_weights=weights, seed=seed, **base)
+    if known is not None:
+        print(f"  {preset_name} {what}: {known['id']} (ledger)", file=sys.stderr, flush=True)
+        return known
+    model, card = trained(preset_name, config, store, what)
+    row = ledger_row(preset_name, model, card, what, test=card["metrics"]["test"])
+    ledger.add(row)
+    return row
+
+
+def point(lam) -> str:
+    return ",".join(f"{float(w):.4f}" for w in lam)
+
+
+def conditioned_run(preset_name: str, store: ModelStore, ledger: Ledger, heads: list[str], lams, seed: int,
+                    base: dict) -> dict:
+    """The conditioned model's test metrics at each λ point, under ``at`` (from the ledger; a point it lacks is
+    evaluated on the model, from the store or trained again)."""
+    what = f"conditioned seed {seed}"
+    config, known = config_and_row(preset_name, ledger, conditioned=True, seed=seed, **base)
+    if known is not None and all(point(lam) in known["at"] for lam in lams):
+        print(f"  {preset_name} {what}: {known['id']} (ledger)", file=sys.stderr, flush=True)
+        return known
+    model, card = trained(preset_name, config, store, what)
+    at = dict(known["at"]) if known is not None else {}
+    for lam in lams:
+        weights = {h: float(w) for h, w in zip(heads, lam, strict=True)}
+        at[point(lam)] = evaluate(preset_name, model, store=store, loss_weights=weights)["metrics"]
+    row = ledger_row(preset_name, model, card, what, at=at)
+    ledger.add(row)
+    return row
+
+
+def one_seed(preset_name: str, seed: int, points: int, store: ModelStore, ledger: Ledger, base: dict) -> dict:
     preset = get_preset(preset_name)
     heads = [t.name for t in preset.tasks]
     lams = pareto.with_floor(pareto.simplex_grid(len(heads), points))
-    cond_id, cond_card = fit(preset_name, store, conditioned=True, seed=seed, **base)
+    cond = conditioned_run(preset_name, store, ledger, heads, lams, seed, base)
     rows, static_seconds, static_epochs = [], [], []
     for lam in lams:
         weights = {h: round(len(heads) * float(w), 6) for h, w in zip(heads, lam, strict=True)}
-        _, card = fit(preset_name, store, loss_weights=weights, seed=seed, **base)
-        static_seconds.append(card["training"]["seconds"])
-        static_epochs.append(card["training"]["epochs_run"])
-        lam_dict = {h: float(w) for h, w in zip(heads, lam, strict=True)}
-        cond = evaluate(preset_name, cond_id, store=store, loss_weights=lam_dict)["metrics"]
-        rows.append({"lambda": [float(w) for w in lam], "conditioned": cond, "static": card["metrics"]["test"]})
-    return {"rows": rows, "cond_seconds": cond_card["training"]["seconds"],
-            "cond_epochs": cond_card["training"]["epochs_run"], "static_seconds": static_seconds,
-            "static_epochs": static_epochs, "n_train": cond_card["data"]["sizes"]["train"],
-            "n_test": cond_card["data"]["sizes"]["test"]}
+        static = static_run(preset_name, store, ledger, weights, seed, base)
+        static_seconds.append(static["seconds"])
+        static_epochs.append(static["epochs"])
+        rows.append({"lambda": [float(w) for w in lam], "conditioned": cond["at"][point(lam)],
+                     "static": static["test"]})
+    return {"rows": rows, "cond_seconds": cond["seconds"], "cond_epochs": cond["epochs"],
+            "static_seconds": static_seconds, "static_epochs": static_epochs,
+            "n_train": cond["sizes"]["train"], "n_test": cond["sizes"]["test"]}
 
 
 def mean_std(values: list[float]) -> str:
@@ -133,15 +181,18 @@ def main():
     ap.add_argument("--only", choices=PRESETS)
     add_budget_arguments(ap)
     ap.add_argument("--store", default=str(ROOT / "out" / "conditioned-study"))
+    ap.add_argument("--ledger", default=str(ROOT / "bench" / "results" / "conditioned-study.jsonl"),
+                    help="the figures of every finished training, kept in git (default: %(default)s)")
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
     store = ModelStore(root=Path(args.store) / "models", shipped=None)
+    ledger = Ledger(Path(args.ledger))
     print(f"machine: {machine()}")
     if hasattr(os, "getloadavg"):
         print(f"load average at start: {os.getloadavg()[0]:.2f}")
     for name in [args.only] if args.only else PRESETS:
         base, changed = budget(get_preset(name), args)
-        runs = {seed: one_seed(name, seed, args.points, store, base) for seed in seeds}
+        runs = {seed: one_seed(name, seed, args.points, store, ledger, base) for seed in seeds}
         report(name, runs, changed)
     if hasattr(os, "getloadavg"):
         print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")

@@ -18,10 +18,7 @@ Models train through a store of their own (``--store``, default out/weighting-st
 measured (model id, test metrics, ms per step) is also appended to a ledger kept in git
 (``--ledger``, default bench/results/weighting-study.jsonl): a rerun, even from a fresh clone, takes a model's
 figures from it instead of training again, so a study longer than one sitting resumes where it stopped.
-The ledger is keyed by model id, a hash of the config, the data and the engine version, and by the precision
-the training ran at: ``auto`` is bfloat16 on a CPU with native bf16 and float32 on one without, and the two
-train different models under the same id, so a machine takes only its own precision's lines. A change that
-trains another model is not hidden by an old line. ``--json FILE`` writes the figures.
+How the ledger is keyed: bench/_ledger.py. ``--json FILE`` writes the figures.
 
 Trainings go seed by seed (every method at seed 42, then 43, ...), so a study stopped half-way has every
 method at some seeds. ``--from-ledger`` trains nothing: it prints the table of what the ledger holds, each
@@ -40,14 +37,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from bench._budget import add_budget_arguments, budget  # noqa: E402
+from bench._ledger import Ledger, local_precision, model_id  # noqa: E402
 from bench._machine import machine  # noqa: E402
-from mtl_core.control import datasets  # noqa: E402
 from mtl_core.control import methods as catalogue  # noqa: E402
 from mtl_core.control.config import make_config  # noqa: E402
 from mtl_core.control.modelspec import ModelSpec  # noqa: E402
-from mtl_core.control.presets import get_preset, preset_for  # noqa: E402
+from mtl_core.control.presets import get_preset  # noqa: E402
 from mtl_core.control.store import ModelStore  # noqa: E402
-from mtl_core.engine.device import choose_precision  # noqa: E402
 from mtl_core.engine.training import train  # noqa: E402
 
 PRESETS = ("churn-spend", "color-digits", "shapes-3head")  # cheapest first: a partial run still says something
@@ -62,46 +58,6 @@ def step_ms(events: list[dict]) -> float | None:
         return None
     seconds = [e["seconds"] for e in epochs[1:]] or [epochs[0]["seconds"]]
     return 1000 * statistics.median(seconds) / start["batches"]
-
-
-class Ledger:
-    """One JSON line per finished training: {"id", "precision", "preset", "what", "test", "ms", ...}; appended,
-    never rewritten (a later line of the same id and precision wins)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.rows = {}
-        if path.exists():
-            for line in path.read_text().splitlines():
-                if line.strip():
-                    row = json.loads(line)
-                    self.rows[self.key(row["id"], row.get("precision"))] = row
-
-    @staticmethod
-    def key(model_id: str, precision: str | None) -> str:
-        return f"{model_id}@{precision}"
-
-    def get(self, model_id: str, precision: str) -> dict | None:
-        return self.rows.get(self.key(model_id, precision))
-
-    def add(self, row: dict) -> None:
-        self.rows[self.key(row["id"], row["precision"])] = row
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a") as f:  # one short line per write: a stop mid-study leaves whole lines
-            f.write(json.dumps(row, sort_keys=True) + "\n")
-
-
-def model_id(preset_name: str, config) -> str:
-    """The id ``train`` gives this config (it hashes the data's fingerprint too), without training."""
-    data = datasets.load_training_data(preset_for(preset_name, config.data), config)
-    return config.model_id(data.fingerprint)
-
-
-def local_precision(config) -> str:
-    """The precision ``train`` resolves this config's to on this machine."""
-    import tensorflow as tf
-
-    return choose_precision(config.precision, gpus=len(tf.config.list_physical_devices("GPU")))
 
 
 class NotInLedger(Exception):

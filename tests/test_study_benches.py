@@ -57,9 +57,11 @@ def test_weighting_study_prints_its_table_and_resumes_from_the_ledger(tmp_path):
     assert "(ledger)" in again.stderr
 
 
-def test_conditioned_bench_prints_its_table(tmp_path):
-    result = run_bench("bench/conditioned.py", "--only", "color-digits", "--seeds", "1", "--epochs", "1",
-                       "--points", "2", "--store", str(tmp_path / "store"))
+def test_conditioned_bench_prints_its_table_and_resumes_from_the_ledger(tmp_path):
+    ledger = tmp_path / "ledger.jsonl"
+    args = ["bench/conditioned.py", "--only", "color-digits", "--seeds", "1", "--epochs", "1", "--points", "2",
+            "--store", str(tmp_path / "store"), "--ledger", str(ledger)]
+    result = run_bench(*args)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     assert "### color-digits" in out
@@ -69,3 +71,14 @@ def test_conditioned_bench_prints_its_table(tmp_path):
     assert reached and int(reached.group(2)) == 4 and int(reached.group(1)) <= 4
     ratio = re.search(r"\| mean \| \| \| \| \| \*\*(\d+\.\d\d)×\*\* \|", out)
     assert ratio and float(ratio.group(1)) > 0
+    # One ledger line per training: the conditioned model (with its figures at both points), two static ones.
+    lines = [json.loads(line) for line in ledger.read_text().splitlines()]
+    assert sorted(row["what"].split()[0] for row in lines) == ["conditioned", "static", "static"]
+    assert len(next(row for row in lines if row["what"].startswith("conditioned"))["at"]) == 2
+
+    # From a fresh clone (an empty store) the same table comes from the ledger, without training.
+    again = run_bench(*args[:-4], "--store", str(tmp_path / "empty-store"), "--ledger", str(ledger))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert [line for line in again.stdout.splitlines() if re.match(r"\| 0\.\d\d, 0\.\d\d \|", line)] == points
+    assert again.stderr.count("(ledger)") == 3
+    assert not list((tmp_path / "empty-store").rglob("card.json"))  # nothing trained
