@@ -218,3 +218,20 @@ def test_cli_train_conditioned_is_stored_once(conditioned, monkeypatch, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["model"] == model_id and out["cached"] is True and set(out["loss_weights"]) == set(cond.heads_of(
         store.find(model_id).card))
+
+
+def test_curves_of_a_head_with_missing_labels_count_only_its_labelled_examples(tmp_path):
+    """With plain drawings half the images have no orientation or intensity label. The conditioned model's
+    validation curves (which early stopping watches) are the card's validation metrics, labelled examples only,
+    not diluted by unlabelled ones counted as class 0 / value 0 (which held orientation near 50% and stopped
+    the training at the wrong epoch)."""
+    from mtl_core.engine.training import train
+
+    store = ModelStore(root=tmp_path / "models", shipped=None)
+    config = make_config(get_preset(PRESET), conditioned=True, epochs=2, batch_size=32, seed=3,
+                         data={**TINY_DATA, "drawings": 0.5})
+    _, card, _ = train(PRESET, config, store=store)
+    val = card["history"]["val"]
+    kept = int(np.argmin(val["heads_error"])) if card["training"]["epochs_run"] > 1 else 0
+    for head, metric in (("orientation", "accuracy"), ("intensity", "mae")):
+        assert val[head][metric][kept] == pytest.approx(card["metrics"]["validation"][head][metric], rel=1e-4)

@@ -15,8 +15,9 @@ from mtl_core.errors import UserError
 # so models trained by older code get new ids instead of being mistaken for current ones.
 ENGINE_VERSION = 2
 # Bumped when only what a loss-conditioned model is changes (hashed for conditioned configs only, so the
-# static models keep their ids): 1, FiLM at scale 1; 2, FiLM at scale 0.1 (models/conditioned.py FILM_SCALE).
-CONDITIONED_VERSION = 2
+# static models keep their ids): 1, FiLM at scale 1; 2, FiLM at scale 0.1 (models/conditioned.py FILM_SCALE);
+# 3, its curves, and so early stopping, count only the examples a head has labels for (engine/training.py).
+CONDITIONED_VERSION = 3
 LIMITS = {"epochs": (1, 1000), "batch_size": (1, 8192)}
 PRECISIONS = ("auto", "float32", "mixed_bfloat16", "mixed_float16")
 

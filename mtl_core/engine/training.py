@@ -132,9 +132,11 @@ class Trainer:
         # a conditioned model's weights are per-example sample weights (mtl_core.control.loss_weights): 1 here
         weights = {h: 1.0 for h in self.heads} if self.config.conditioned else dict(self.config.loss_weights)
         # With missing labels the per-head 0/1 masks are sample weights: the metrics must be weighted by them, or
-        # every unlabelled example counts as class 0 / value 0 in the curves (a conditioned model's sample weights
-        # are its lambda: its metrics stay unweighted)
-        weighted = self.partial_labels and not self.config.conditioned
+        # every unlabelled example counts as class 0 / value 0 in the curves, and early stopping, which watches
+        # them, keeps the wrong epoch. A conditioned model's sample weights are K * lambda * mask: on validation
+        # lambda is the same for every example, so the weighted mean is the labelled examples' own; on training
+        # it weights each example by its lambda draw, independent of the example.
+        weighted = self.partial_labels
         model.compile(optimizer=optimizer, loss=losses, loss_weights=weights,
                       metrics=None if weighted else metrics, weighted_metrics=metrics if weighted else None,
                       steps_per_execution=self.steps_per_execution)
